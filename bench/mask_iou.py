@@ -1,0 +1,91 @@
+"""Mask IoU of the offline segmenter on the evaluation photos in ../shared/eval.
+
+    .venv/bin/python bench/mask_iou.py [--eval DIR] [--no-flip] [--fallback]
+
+Scores the mask thresholded at 0.5 against ground truth, ignoring 128 (unlabelled) pixels.
+"Plain-background" photos are those whose 8-pixel border band has a colour spread (mean
+per-channel standard deviation) under 30; the rule is printed so the subset can be checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from imgpipe_assets.imaging.segment import BorderColour, U2NetP, load_segmenter  # noqa: E402
+from imgpipe_resources.settings import Settings  # noqa: E402
+
+PLAIN_BORDER_STD = 30.0
+
+
+def border_spread(rgb: np.ndarray, band: int = 8) -> float:
+    edge = np.concatenate(
+        [rgb[:band].reshape(-1, 3), rgb[-band:].reshape(-1, 3),
+         rgb[:, :band].reshape(-1, 3), rgb[:, -band:].reshape(-1, 3)]
+    ).astype(np.float32)
+    return float(edge.std(axis=0).mean())
+
+
+def iou(alpha: np.ndarray, truth: np.ndarray) -> float:
+    valid = truth != 128
+    pred = alpha >= 0.5
+    gt = truth > 128
+    inter = np.logical_and(pred, gt)[valid].sum()
+    union = np.logical_or(pred, gt)[valid].sum()
+    return float(inter / union) if union else 1.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
+    parser.add_argument("--no-flip", action="store_true")
+    parser.add_argument("--fallback", action="store_true", help="score the weights-free fallback")
+    args = parser.parse_args()
+    if not args.eval.is_dir():
+        print(f"skipped: no evaluation data at {args.eval}")
+        return 0
+    models = Settings.from_env().models_dir
+    seg = BorderColour() if args.fallback else load_segmenter(models, allow_fallback=False)
+    if isinstance(seg, U2NetP) and args.no_flip:
+        seg = U2NetP(models / "u2netp.onnx", flip_tta=False)
+    groups: dict[str, list[float]] = {}
+    seconds = []
+    for sub in ("segmentation", "synthetic"):
+        for img_path in sorted((args.eval / sub / "images").glob("*")):
+            mask_path = args.eval / sub / "masks" / (img_path.stem + ".png")
+            rgb = np.asarray(Image.open(img_path).convert("RGB"))
+            truth = np.asarray(Image.open(mask_path).convert("L"))
+            t0 = time.perf_counter()
+            alpha = seg.predict(rgb)
+            seconds.append(time.perf_counter() - t0)
+            score = iou(alpha, truth)
+            names = [sub]
+            if sub == "segmentation":
+                names.append("real/" + img_path.name.split("_")[0])
+                if border_spread(rgb) < PLAIN_BORDER_STD:
+                    names.append("real/plain-background")
+            elif any(w in img_path.name for w in ("white", "grey")):
+                names.append("synthetic/white-or-grey")
+            for name in names:
+                groups.setdefault(name, []).append(score)
+            print(f"{img_path.name:36s} {score:.3f}  spread={border_spread(rgb):5.1f}")
+    print(f"\nsegmenter: {seg.name}{'' if args.no_flip else ' (+flip)'}")
+    print(f"{'subset':28s} {'n':>3s} {'mean':>6s} {'median':>6s}")
+    for name, scores in sorted(groups.items()):
+        print(f"{name:28s} {len(scores):3d} {statistics.mean(scores):6.3f} "
+              f"{statistics.median(scores):6.3f}")
+    print(f"seconds per image: mean {statistics.mean(seconds):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The four assets: mask, backgrounds, composite, shopify_media."""

@@ -1,0 +1,99 @@
+"""The ``mask`` asset: one cut-out per source image, shared by every theme."""
+
+
+import time
+from typing import Any
+
+import dagster as dg
+import numpy as np
+
+from imgpipe_assets.assets.batch import materialize_each, preview
+from imgpipe_assets.assets.sources import (
+    decode_mask,
+    image_ref,
+    record_image_failure,
+    source_bytes,
+)
+from imgpipe_assets.imaging.encode import thumbnail_jpeg
+from imgpipe_assets.imaging.pipeline import measure, on_grey
+from imgpipe_assets.partitions import image_partitions
+from imgpipe_resources.database import JobsDatabase
+from imgpipe_resources.db.jobs import ensure_jobs, enter_stage
+from imgpipe_resources.db.models import JobStatus
+from imgpipe_resources.keys import mask_key
+from imgpipe_resources.segmentation import SegmentationProvider
+from imgpipe_resources.storage import ObjectStore
+from imgpipe_resources.themes import ThemeLibrary
+
+
+@dg.asset(
+    partitions_def=image_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="imgpipe",
+    kinds={"python", "onnx"},
+    code_version="1",
+)
+def mask(
+    context: dg.AssetExecutionContext,
+    db: JobsDatabase,
+    storage: ObjectStore,
+    segmenter: SegmentationProvider,
+    themes: ThemeLibrary,
+) -> dg.MaterializeResult:
+    """Foreground mask of each source photo (8-bit PNG, same size as the photo).
+
+    Content-addressed at ``masks/{sha256}.png``: a photo is cut out once, whatever its SKU
+    or theme, and a re-run finds the stored mask instead of paying again. Moves the image's
+    jobs to SEGMENTING.
+    """
+    theme_names = list(themes.all())
+
+    def work(key: str) -> dict[str, Any]:
+        ref, _payload = image_ref(db, key)
+        with db.session() as session:
+            for job in ensure_jobs(session, ref, theme_names):
+                enter_stage(job, JobStatus.SEGMENTING)
+                job.dagster_run_id = context.run_id
+        data, orig_key = source_bytes(storage, ref)
+        mkey = mask_key(ref.sha256)
+        started = time.perf_counter()
+        if storage.exists(mkey):
+            # Paid for once: a re-run, or the same photo under another SKU, reuses it.
+            png = storage.get(mkey)
+            alpha = decode_mask(png)
+            coverage, bbox, touches = measure(alpha)
+            model, cached, size = "stored", True, len(png)
+            thumb = thumbnail_jpeg(np.clip(alpha * 255, 0, 255).astype(np.uint8))
+            width, height = alpha.shape[1], alpha.shape[0]
+        else:
+            cut = segmenter.cut_out(data)
+            stored = storage.put(mkey, cut.mask_png, "image/png")
+            coverage, bbox, touches, model = cut.coverage, cut.bbox, cut.touches_edge, cut.model
+            cached, size = stored.cached, stored.size
+            thumb = thumbnail_jpeg(on_grey(cut.rgb, cut.alpha))
+            width, height = cut.width, cut.height
+        with db.session() as session:
+            for job in ensure_jobs(session, ref, theme_names):
+                job.mask_key = mkey
+                job.original_key = orig_key
+        return {
+            "storage_key": mkey,
+            "uri": dg.MetadataValue.url(storage.uri(mkey)),
+            "size_bytes": size,
+            "status": "cached" if cached else "created",
+            "sku": ref.sku,
+            "sha256": ref.sha256,
+            "width": width,
+            "height": height,
+            "mask_coverage": round(coverage, 4),
+            "subject_bbox": dg.MetadataValue.json(list(bbox)),
+            "touches_edge": touches,
+            "model": model,
+            "cost_usd": 0.0,
+            "segment_seconds": round(time.perf_counter() - started, 3),
+            "preview": preview(thumb, "cut-out"),
+        }
+
+    return materialize_each(
+        context, work, lambda key, code, msg: record_image_failure(db, key, code, msg)
+    )

@@ -1,0 +1,80 @@
+"""Finding a partition's image in the database and its bytes in storage."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from imgpipe_assets.imaging.decode import sniff
+from imgpipe_resources.database import JobsDatabase
+from imgpipe_resources.db import intake
+from imgpipe_resources.db.jobs import ImageRef, jobs_for_image
+from imgpipe_resources.errors import ChecksumMismatch, SourceMissing, UnknownImage
+from imgpipe_resources.keys import original_key
+from imgpipe_resources.storage import ObjectStore
+
+
+def image_ref(db: JobsDatabase, partition_key: str) -> tuple[ImageRef, dict[str, Any]]:
+    """The image behind a partition key, and the payload it arrived with."""
+    with db.session() as session:
+        rec = intake.by_partition_key(session, partition_key)
+        if rec is None:
+            raise UnknownImage(f"no intake record for image partition {partition_key}")
+        ref = ImageRef(
+            partition_key=partition_key,
+            sku=rec.sku,
+            sha256=rec.img_sha256,
+            source_url=rec.image_url,
+            original_key=rec.original_key,
+        )
+        return ref, dict(rec.payload or {})
+
+
+def verify_sha256(data: bytes, expected: str) -> None:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ChecksumMismatch(f"source bytes hash to {actual[:12]}..., expected {expected[:12]}...")
+
+
+def source_bytes(storage: ObjectStore, ref: ImageRef) -> tuple[bytes, str]:
+    """The original photo's bytes, verified against its sha256, and its storage key.
+
+    Originals are stored content-addressed at intake (``imgpipe ingest``) or on first fetch.
+    """
+    if ref.original_key and storage.exists(ref.original_key):
+        data = storage.get(ref.original_key)
+        verify_sha256(data, ref.sha256)
+        return data, ref.original_key
+    raise SourceMissing(
+        f"the original of {ref.sku} ({ref.sha256[:12]}) is not in storage and no fetchable "
+        f"source is known (url: {ref.source_url or 'none'})"
+    )
+
+
+def store_original(storage: ObjectStore, ref: ImageRef, data: bytes) -> str:
+    verify_sha256(data, ref.sha256)
+    key = original_key(ref.sku, ref.sha256, sniff(data).ext)
+    storage.put(key, data, f"image/{sniff(data).format.lower()}")
+    return key
+
+
+def decode_mask(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as im:
+        return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+
+
+def decode_plain(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def record_image_failure(db: JobsDatabase, partition_key: str, code: str, message: str) -> None:
+    from imgpipe_resources.db.jobs import fail
+
+    with db.session() as session:
+        for job in jobs_for_image(session, partition_key):
+            fail(job, code, message)

@@ -1,0 +1,236 @@
+"""The assets partitioned by image x theme: ``backgrounds``, ``composite``, ``shopify_media``.
+
+Built by a factory because the theme dimension comes from the theme file.
+"""
+
+
+import io
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+from PIL import Image
+
+from imgpipe_assets.assets.batch import materialize_each, preview
+from imgpipe_assets.assets.mask import mask
+from imgpipe_assets.assets.sources import decode_mask, decode_plain, image_ref, source_bytes
+from imgpipe_assets.imaging import pipeline
+from imgpipe_assets.imaging.decode import decode_rgb
+from imgpipe_assets.imaging.encode import EXTENSIONS, thumbnail_jpeg
+from imgpipe_assets.partitions import IMAGE, image_theme_partitions, split_multi_key
+from imgpipe_resources.database import JobsDatabase
+from imgpipe_resources.db.jobs import ensure_jobs, enter_stage, fail, finish, get_job
+from imgpipe_resources.db.models import Job, JobStatus
+from imgpipe_resources.errors import SourceMissing
+from imgpipe_resources.keys import background_key, composite_key
+from imgpipe_resources.publishing import MediaRequest, Publisher
+from imgpipe_resources.storage import ObjectStore
+from imgpipe_resources.themes import ThemeLibrary
+
+
+def _enter(db: JobsDatabase, key: str, stage: JobStatus, run_id: str) -> Job:
+    image, theme = split_multi_key(key)
+    ref, _ = image_ref(db, image)
+    with db.session() as session:
+        (job,) = ensure_jobs(session, ref, [theme])
+        enter_stage(job, stage)
+        job.dagster_run_id = run_id
+        return job
+
+
+def _record(db: JobsDatabase, key: str, **fields: Any) -> Job:
+    image, theme = split_multi_key(key)
+    with db.session() as session:
+        job = get_job(session, image, theme)
+        if job is None:
+            raise SourceMissing(f"no job for {key}")
+        for name, value in fields.items():
+            setattr(job, name, value)
+        if fields.get("shopify_media_id"):
+            finish(job)
+        return job
+
+
+def _fail(db: JobsDatabase, key: str, code: str, message: str) -> None:
+    image, theme = split_multi_key(key)
+    with db.session() as session:
+        job = get_job(session, image, theme)
+        if job is not None:
+            fail(job, code, message)
+
+
+def _png(image: Any) -> bytes:
+    buf = io.BytesIO()
+    # Level 1: backgrounds are intermediates read once per composite; speed beats size.
+    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]:
+    partitions = image_theme_partitions(theme_names)
+    from_mask = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=IMAGE)
+
+    @dg.asset(
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[dg.AssetDep(mask, partition_mapping=from_mask)],
+        group_name="imgpipe",
+        kinds={"python"},
+        code_version="1",
+    )
+    def backgrounds(
+        context: dg.AssetExecutionContext, db: JobsDatabase, storage: ObjectStore,
+        themes: ThemeLibrary,
+    ) -> dg.MaterializeResult:
+        """The theme's background for each image, at the theme's canvas size.
+
+        Procedural themes render the same background for every image, so it is stored once
+        per theme version at ``backgrounds/{theme}/{fingerprint}.png`` and reused. Moves the
+        job to BG_GENERATING.
+        """
+
+        def work(key: str) -> dict[str, Any]:
+            _image, theme_name = split_multi_key(key)
+            theme = themes.get(theme_name)
+            _enter(db, key, JobStatus.BG_GENERATING, context.run_id)
+            bkey = background_key(theme.name, theme.background_fingerprint())
+            if storage.exists(bkey):
+                cached, size, thumb = True, None, None
+            else:
+                image = pipeline.background(theme)
+                stored = storage.put(bkey, _png(image), "image/png")
+                cached, size, thumb = stored.cached, stored.size, thumbnail_jpeg(image, 192)
+            _record(db, key, background_key=bkey)
+            metadata: dict[str, Any] = {
+                "storage_key": bkey,
+                "uri": dg.MetadataValue.url(storage.uri(bkey)),
+                "status": "cached" if cached else "created",
+                "theme": theme.name,
+                "style": str(theme.background.get("style")),
+                "canvas": f"{theme.canvas[0]}x{theme.canvas[1]}",
+                "provider": "procedural",
+                "cost_usd": 0.0,
+            }
+            if size is not None:
+                metadata["size_bytes"] = size
+            if thumb is not None:
+                metadata["preview"] = preview(thumb, theme.name)
+            return metadata
+
+        return materialize_each(context, work, lambda k, c, m: _fail(db, k, c, m))
+
+    @dg.asset(
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[dg.AssetDep(mask, partition_mapping=from_mask), backgrounds],
+        group_name="imgpipe",
+        kinds={"python"},
+        code_version="1",
+    )
+    def composite(
+        context: dg.AssetExecutionContext, db: JobsDatabase, storage: ObjectStore,
+        themes: ThemeLibrary,
+    ) -> dg.MaterializeResult:
+        """The product framed on the theme's background with a soft contact shadow.
+
+        Stored at ``composites/{sku}/{sha256}/{theme}.{ext}`` in the theme's output format,
+        sRGB-tagged. Rendering is deterministic: unchanged inputs give identical bytes,
+        reported as cached. Moves the job to COMPOSITING.
+        """
+        decoded: dict[str, tuple[Any, Any]] = {}  # one decode per image, shared by its themes
+
+        def work(key: str) -> dict[str, Any]:
+            image_key, theme_name = split_multi_key(key)
+            theme = themes.get(theme_name)
+            job = _enter(db, key, JobStatus.COMPOSITING, context.run_id)
+            if job.mask_key is None or job.background_key is None:
+                raise SourceMissing(f"{key} has no recorded mask or background")
+            started = time.perf_counter()
+            if image_key not in decoded:
+                ref, _ = image_ref(db, image_key)
+                data, _ = source_bytes(storage, ref)
+                decoded[image_key] = (decode_rgb(data), decode_mask(storage.get(job.mask_key)))
+            rgb, alpha = decoded[image_key]
+            backdrop = decode_plain(storage.get(job.background_key))
+            rendered = pipeline.render(rgb, alpha, backdrop, theme)
+            ckey = composite_key(job.sku, job.img_sha256, theme.name,
+                                 EXTENSIONS[theme.output_format])
+            stored = storage.put(ckey, rendered.data, rendered.content_type)
+            _record(db, key, composite_key=ckey)
+            return {
+                "storage_key": ckey,
+                "uri": dg.MetadataValue.url(stored.uri),
+                "size_bytes": stored.size,
+                "status": "cached" if stored.cached else "created",
+                "sku": job.sku,
+                "theme": theme.name,
+                "width": theme.canvas[0],
+                "height": theme.canvas[1],
+                "format": theme.output_format,
+                "render_seconds": round(time.perf_counter() - started, 3),
+                "cost_usd": 0.0,
+                "preview": preview(thumbnail_jpeg(rendered.image, 256), f"{job.sku} {theme.name}"),
+            }
+
+        return materialize_each(context, work, lambda k, c, m: _fail(db, k, c, m))
+
+    @dg.asset(
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[composite],
+        group_name="imgpipe",
+        kinds={"shopify"},
+        code_version="1",
+    )
+    def shopify_media(
+        context: dg.AssetExecutionContext, db: JobsDatabase, storage: ObjectStore,
+        themes: ThemeLibrary, publisher: Publisher,
+    ) -> dg.MaterializeResult:
+        """The composite attached to the Shopify product with the image's SKU, exactly once.
+
+        The media's filename is deterministic per (sku, sha256, theme), so a re-run finds the
+        attachment instead of making a second. Themes set to ``publish: review`` are only
+        published when a person materialises this asset in the UI. Moves the job to DONE.
+        """
+
+        def work(key: str) -> dict[str, Any]:
+            _image, theme_name = split_multi_key(key)
+            theme = themes.get(theme_name)
+            job = _enter(db, key, JobStatus.UPLOADING, context.run_id)
+            if job.composite_key is None or not storage.exists(job.composite_key):
+                raise SourceMissing(f"{key} has no stored composite")
+            ref, payload = image_ref(db, job.partition_key)
+            title = str(payload.get("title") or ref.sku)
+            ext = job.composite_key.rsplit(".", 1)[-1]
+            request = MediaRequest(
+                sku=ref.sku,
+                sha256=ref.sha256,
+                theme=theme.name,
+                filename=f"imgpipe-{ref.sku}-{ref.sha256[:12]}-{theme.name}.{ext}",
+                alt=theme.alt.format(title=title, sku=ref.sku),
+                source_url=storage.uri(job.composite_key),
+                storage_key=job.composite_key,
+            )
+            media = publisher.publish(request)
+            _record(
+                db, key,
+                shopify_product_id=media.product_id,
+                shopify_variant_id=media.variant_id,
+                shopify_media_id=media.media_id,
+            )
+            return {
+                "sku": ref.sku,
+                "theme": theme.name,
+                "product_id": media.product_id,
+                "media_id": media.media_id,
+                "filename": request.filename,
+                "alt": request.alt,
+                "status": "created" if media.created else "already attached",
+                "dry_run": media.dry_run,
+                "record": media.record,
+            }
+
+        return materialize_each(context, work, lambda k, c, m: _fail(db, k, c, m))
+
+    return [backgrounds, composite, shopify_media]

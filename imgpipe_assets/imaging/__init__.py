@@ -1,0 +1,1 @@
+"""Pure imaging: decode, segment, frame, shadow, composite, encode. No Dagster here."""

@@ -1,0 +1,107 @@
+"""Procedural theme backgrounds, deterministic for a given style, size and seed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+STYLES = ("sweep", "gradient", "radial", "texture", "solid")
+
+
+def hex_rgb(colour: str | Sequence[int]) -> np.ndarray:
+    if isinstance(colour, str):
+        value = colour.lstrip("#")
+        if len(value) != 6:
+            raise ValueError(f"colour {colour!r} is not #rrggbb")
+        return np.array([int(value[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.float32)
+    return np.array(list(colour)[:3], dtype=np.float32)
+
+
+def _mix(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return a + (b - a) * t[..., None]
+
+
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _noise(h: int, w: int, rng: np.random.Generator, scale: float) -> np.ndarray:
+    """Smooth value noise in [-1, 1]: blurred white noise upsampled, several octaves."""
+    out = np.zeros((h, w), dtype=np.float32)
+    amplitude, total = 1.0, 0.0
+    for octave in range(4):
+        cells = max(2, int(scale * (2**octave)))
+        grid = rng.standard_normal((cells, cells)).astype(np.float32)
+        layer = np.asarray(
+            Image.fromarray(grid, mode="F").resize((w, h), Image.Resampling.BICUBIC),
+            dtype=np.float32,
+        )
+        out += amplitude * layer
+        total += amplitude
+        amplitude *= 0.5
+    out /= total
+    return np.clip(out / (np.abs(out).max() + 1e-6), -1.0, 1.0)
+
+
+def _grain(h: int, w: int, rng: np.random.Generator, amount: float) -> np.ndarray:
+    # A little fine grain hides banding in smooth gradients once encoded as 8-bit JPEG.
+    return rng.normal(0.0, amount, (h, w, 1)).astype(np.float32)
+
+
+def render(style: Mapping[str, Any], width: int, height: int, seed: int = 0) -> np.ndarray:
+    """Render an RGB uint8 background.
+
+    ``style`` keys: ``style`` (one of STYLES), ``colors`` (one to three #rrggbb), and
+    style-specific knobs: ``horizon`` (sweep, 0-1 from the top), ``angle`` (gradient,
+    degrees), ``vignette`` (0-1), ``texture_scale`` and ``texture_strength`` (texture).
+    """
+    kind = str(style.get("style", "solid"))
+    if kind not in STYLES:
+        raise ValueError(f"unknown background style {kind!r}; choose one of {STYLES}")
+    colours = [hex_rgb(c) for c in style.get("colors", ["#ffffff"])] or [hex_rgb("#ffffff")]
+    c0 = colours[0]
+    c1 = colours[1] if len(colours) > 1 else c0
+    c2 = colours[2] if len(colours) > 2 else c1
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    ny, nx = yy / max(height - 1, 1), xx / max(width - 1, 1)
+
+    if kind == "solid":
+        img = np.broadcast_to(c0, (height, width, 3)).astype(np.float32)
+    elif kind == "sweep":
+        # A studio paper sweep: wall colour above the horizon, curving into a lit floor.
+        horizon = float(style.get("horizon", 0.62))
+        t = _smoothstep((ny - (horizon - 0.18)) / 0.36)
+        img = _mix(c1, c0, t)
+        floor_light = np.exp(-(((nx - 0.5) / 0.45) ** 2) - (((ny - 0.85) / 0.35) ** 2))
+        img = _mix(img, np.minimum(c0 * 1.04, 255), floor_light * 0.5)
+    elif kind == "gradient":
+        angle = np.deg2rad(float(style.get("angle", 90.0)))
+        proj = (nx - 0.5) * np.cos(angle) + (ny - 0.5) * np.sin(angle)
+        t = _smoothstep(proj / (abs(np.cos(angle)) * 0.5 + abs(np.sin(angle)) * 0.5) * 0.5 + 0.5)
+        img = _mix(c0, c1, t) if len(colours) < 3 else np.where(
+            (t < 0.5)[..., None], _mix(c0, c1, t * 2), _mix(c1, c2, t * 2 - 1)
+        )
+    elif kind == "radial":
+        r = np.sqrt(((nx - 0.5) / 0.7) ** 2 + ((ny - 0.45) / 0.7) ** 2)
+        img = _mix(c0, c1, _smoothstep(r))
+    else:  # texture: soft marble-like veins over a base colour
+        scale = float(style.get("texture_scale", 3.0))
+        strength = float(style.get("texture_strength", 0.35))
+        n = _noise(height, width, rng, scale)
+        veins = np.abs(np.sin((nx * 3.0 + ny * 1.5 + n * 2.2) * np.pi))
+        veins = ndimage.gaussian_filter(veins, sigma=max(1.0, width / 900))
+        t = (1.0 - veins) ** 6 * strength + (n * 0.5 + 0.5) * strength * 0.3
+        img = _mix(c0, c1, np.clip(t, 0.0, 1.0).astype(np.float32))
+
+    vignette = float(style.get("vignette", 0.0))
+    if vignette > 0:
+        r2 = ((nx - 0.5) ** 2 + (ny - 0.5) ** 2) * 2.0
+        img = img * (1.0 - vignette * _smoothstep(r2))[..., None]
+    img = img + _grain(height, width, rng, float(style.get("grain", 1.2)))
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,121 @@
+"""Themes: the looks every image is rendered in, read from a YAML file users edit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from imgpipe_assets.imaging.background import STYLES
+from imgpipe_assets.imaging.compose import Frame, Shadow
+from imgpipe_resources.errors import InvalidThemeFile, UnknownTheme
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+FORMATS = ("jpeg", "webp", "png")
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    background: dict[str, Any]
+    canvas: tuple[int, int] = (2048, 2048)
+    padding: float = 0.12
+    align: str = "center"
+    shadow: Shadow = field(default_factory=Shadow)
+    output_format: str = "jpeg"
+    quality: int = 90
+    alt: str = "{title}"
+    publish: str = "auto"
+
+    @property
+    def frame(self) -> Frame:
+        return Frame(self.canvas[0], self.canvas[1], self.padding, self.align)
+
+    @property
+    def seed(self) -> int:
+        return int(self.background.get("seed", 0))
+
+    def background_fingerprint(self) -> str:
+        """Changes whenever anything that shapes the background changes."""
+        spec = {"background": self.background, "canvas": list(self.canvas)}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+    def render_fingerprint(self) -> str:
+        """Changes whenever anything that shapes the composite changes."""
+        spec = asdict(self)
+        spec.pop("alt")
+        spec.pop("publish")
+        return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[
+            :16
+        ]
+
+
+def _theme(name: str, raw: dict[str, Any]) -> Theme:
+    where = f"theme {name!r}"
+    if not _NAME_RE.match(name):
+        raise InvalidThemeFile(f"{where}: names use a-z, 0-9, '-' and '_' (max 63)")
+    background = dict(raw.get("background") or {})
+    if background.get("style", "solid") not in STYLES:
+        raise InvalidThemeFile(f"{where}: background.style must be one of {STYLES}")
+    canvas = tuple(int(v) for v in raw.get("canvas", (2048, 2048)))
+    if len(canvas) != 2 or not all(64 <= v <= 4472 for v in canvas):
+        raise InvalidThemeFile(f"{where}: canvas must be [width, height], each 64-4472")
+    padding = float(raw.get("padding", 0.12))
+    if not 0 <= padding < 0.45:
+        raise InvalidThemeFile(f"{where}: padding must be in [0, 0.45)")
+    align = str(raw.get("align", "center"))
+    if align not in ("center", "bottom"):
+        raise InvalidThemeFile(f"{where}: align must be center or bottom")
+    shadow_raw = dict(raw.get("shadow") or {})
+    if "drop_offset" in shadow_raw:
+        shadow_raw["drop_offset"] = tuple(float(v) for v in shadow_raw["drop_offset"])
+    try:
+        shadow = Shadow(**shadow_raw)
+    except TypeError as exc:
+        raise InvalidThemeFile(f"{where}: shadow: {exc}") from exc
+    output = dict(raw.get("output") or {})
+    fmt = str(output.get("format", "jpeg")).lower()
+    if fmt not in FORMATS:
+        raise InvalidThemeFile(f"{where}: output.format must be one of {FORMATS}")
+    quality = int(output.get("quality", 90))
+    if not 1 <= quality <= 100:
+        raise InvalidThemeFile(f"{where}: output.quality must be 1-100")
+    publish = str(raw.get("publish", "auto"))
+    if publish not in ("auto", "review"):
+        raise InvalidThemeFile(f"{where}: publish must be auto or review")
+    return Theme(
+        name=name,
+        background=background,
+        canvas=(canvas[0], canvas[1]),
+        padding=padding,
+        align=align,
+        shadow=shadow,
+        output_format=fmt,
+        quality=quality,
+        alt=str(raw.get("alt", "{title}")),
+        publish=publish,
+    )
+
+
+def load_themes(path: Path) -> dict[str, Theme]:
+    """Parse and validate a theme file; errors name the theme and the field."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidThemeFile(f"cannot read theme file {path}: {exc}") from exc
+    raw_themes = (doc or {}).get("themes") if isinstance(doc, dict) else None
+    if not isinstance(raw_themes, dict) or not raw_themes:
+        raise InvalidThemeFile(f"{path}: expected a 'themes' mapping with at least one theme")
+    return {str(name): _theme(str(name), dict(raw or {})) for name, raw in raw_themes.items()}
+
+
+def get_theme(themes: dict[str, Theme], name: str) -> Theme:
+    try:
+        return themes[name]
+    except KeyError:
+        raise UnknownTheme(f"theme {name!r} is not in the theme file") from None

@@ -1,0 +1,179 @@
+"""The job state machine and the queries that move jobs through it.
+
+NEW -> QUEUED -> SEGMENTING -> BG_GENERATING -> COMPOSITING -> UPLOADING -> DONE, any working
+state -> FAILED, and DONE/FAILED -> QUEUED when a stage runs again. Nothing else: an illegal
+transition raises ``IllegalTransition`` instead of overwriting the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from imgpipe_resources.db.models import Job, JobStatus
+from imgpipe_resources.errors import IllegalTransition
+
+S = JobStatus
+ORDER = [S.NEW, S.QUEUED, S.SEGMENTING, S.BG_GENERATING, S.COMPOSITING, S.UPLOADING, S.DONE]
+RANK = {status: i for i, status in enumerate(ORDER)}
+
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    S.NEW: frozenset({S.QUEUED, S.FAILED}),
+    S.QUEUED: frozenset({S.SEGMENTING, S.FAILED}),
+    # A stage may run again while the job sits in it (a re-run partition, a retried step).
+    S.SEGMENTING: frozenset({S.SEGMENTING, S.BG_GENERATING, S.FAILED}),
+    S.BG_GENERATING: frozenset({S.BG_GENERATING, S.COMPOSITING, S.FAILED}),
+    S.COMPOSITING: frozenset({S.COMPOSITING, S.UPLOADING, S.FAILED}),
+    S.UPLOADING: frozenset({S.UPLOADING, S.DONE, S.FAILED}),
+    S.DONE: frozenset({S.QUEUED}),
+    S.FAILED: frozenset({S.QUEUED}),
+}
+
+# What a stage leaves behind; a job may only pass through a stage whose output is recorded.
+STAGE_OUTPUT: dict[JobStatus, str] = {
+    S.SEGMENTING: "mask_key",
+    S.BG_GENERATING: "background_key",
+    S.COMPOSITING: "composite_key",
+}
+
+
+def check_transition(current: str, new: str) -> None:
+    if JobStatus(new) not in TRANSITIONS[JobStatus(current)]:
+        raise IllegalTransition(f"a job cannot move from {current} to {new}")
+
+
+def _move(job: Job, new: JobStatus) -> None:
+    check_transition(job.status, new)
+    if new is S.QUEUED and job.status in (S.DONE, S.FAILED):
+        job.error_code = None
+        job.error_message = None
+    job.status = new.value
+    job.updated_at = datetime.now(UTC)
+
+
+def enter_stage(job: Job, stage: JobStatus) -> None:
+    """Move ``job`` into working ``stage`` through legal transitions only.
+
+    A finished, failed or further-along job is re-queued first (one more attempt). A job
+    that is behind catches up only through stages whose output is already recorded (a theme
+    added after the image's mask was made); anything else is an ``IllegalTransition``.
+    """
+    current = JobStatus(job.status)
+    if current is stage:
+        _move(job, stage)
+        return
+    if current in (S.DONE, S.FAILED) or RANK[current] > RANK[stage]:
+        _move(job, S.QUEUED)
+        job.attempts += 1
+    while JobStatus(job.status) is not stage:
+        nxt = ORDER[RANK[JobStatus(job.status)] + 1]
+        if nxt is not stage:
+            needed = STAGE_OUTPUT.get(nxt)
+            if needed is None or getattr(job, needed) is None:
+                raise IllegalTransition(
+                    f"job {job.sku}/{job.theme} is {job.status}: it cannot enter {stage} "
+                    f"before {nxt} has recorded its output"
+                )
+        _move(job, nxt)
+
+
+def finish(job: Job) -> None:
+    _move(job, S.DONE)
+
+
+def fail(job: Job, code: str, message: str) -> None:
+    """Mark a job FAILED with a named error; a finished job stays DONE (nothing is lost)."""
+    if job.status == S.DONE.value:
+        return
+    if job.status != S.FAILED.value:
+        _move(job, S.FAILED)
+    job.error_code = code
+    job.error_message = message[:4000]
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A source image as the database knows it."""
+
+    partition_key: str
+    sku: str
+    sha256: str
+    source_url: str | None
+    original_key: str | None
+
+
+def ensure_jobs(session: Session, image: ImageRef, themes: Iterable[str]) -> list[Job]:
+    """Return the image's job for each theme, creating missing ones as QUEUED.
+
+    Idempotent: the UNIQUE(sku, img_sha256, theme) constraint keeps one row per job. A row
+    made for a theme added later copies what the image already has (original, mask).
+    """
+    existing = {
+        j.theme: j
+        for j in session.scalars(
+            select(Job).where(Job.sku == image.sku, Job.img_sha256 == image.sha256)
+        )
+    }
+    sibling = next(iter(existing.values()), None)
+    jobs = []
+    for theme in themes:
+        job = existing.get(theme)
+        if job is None:
+            job = Job(
+                sku=image.sku,
+                img_sha256=image.sha256,
+                theme=theme,
+                partition_key=image.partition_key,
+                status=S.NEW.value,
+                source_url=image.source_url,
+                original_key=image.original_key or (sibling.original_key if sibling else None),
+                mask_key=sibling.mask_key if sibling else None,
+                cost_usd=Decimal("0"),
+                attempts=0,
+            )
+            _move(job, S.QUEUED)
+            session.add(job)
+            existing[theme] = job
+        jobs.append(job)
+    session.flush()
+    return jobs
+
+
+def jobs_for_image(session: Session, partition_key: str) -> Sequence[Job]:
+    return session.scalars(select(Job).where(Job.partition_key == partition_key)).all()
+
+
+def get_job(session: Session, partition_key: str, theme: str) -> Job | None:
+    return session.scalars(
+        select(Job).where(Job.partition_key == partition_key, Job.theme == theme)
+    ).one_or_none()
+
+
+def summary(session: Session) -> dict[str, Any]:
+    """Counts by state, failures by error code, and cost: what ``imgpipe status`` prints."""
+    by_status = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+    by_error = dict(
+        session.execute(
+            select(Job.error_code, func.count())
+            .where(Job.status == S.FAILED.value)
+            .group_by(Job.error_code)
+        ).all()
+    )
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    cost_total = session.scalar(select(func.coalesce(func.sum(Job.cost_usd), 0)))
+    cost_today = session.scalar(
+        select(func.coalesce(func.sum(Job.cost_usd), 0)).where(Job.updated_at >= today)
+    )
+    return {
+        "by_status": {str(k): int(v) for k, v in by_status.items()},
+        "failures_by_code": {str(k): int(v) for k, v in by_error.items()},
+        "cost_usd_total": float(cost_total or 0),
+        "cost_usd_today": float(cost_today or 0),
+        "jobs": int(sum(by_status.values())),
+    }

@@ -1,0 +1,75 @@
+"""Publishing composites to the shop: a dry-run outbox by default (Shopify sits beside it)."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from imgpipe_resources.keys import check_storage_key
+
+
+@dataclass(frozen=True)
+class MediaRequest:
+    sku: str
+    sha256: str
+    theme: str
+    filename: str  # deterministic per (sku, sha256, theme): the duplicate guard
+    alt: str
+    source_url: str
+    storage_key: str
+
+
+@dataclass(frozen=True)
+class PublishedMedia:
+    product_id: str
+    variant_id: str
+    media_id: str
+    created: bool  # False when the same media was already attached
+    dry_run: bool
+    record: str  # where the record of it lives (outbox file or admin URL)
+
+
+class Publisher(dg.ConfigurableResource, ABC):
+    """Attaches a composite to the product with the matching SKU, exactly once."""
+
+    @abstractmethod
+    def publish(self, request: MediaRequest) -> PublishedMedia: ...
+
+
+class ShopifyOutbox(Publisher):
+    """Dry run: records exactly what would be published, one JSON file per media.
+
+    The file name is the media's deterministic filename, so publishing twice writes nothing
+    new: the same guard the real client uses against duplicate attachments.
+    """
+
+    outbox_dir: str = Field(description="Directory of the dry-run outbox")
+
+    def publish(self, request: MediaRequest) -> PublishedMedia:
+        key = check_storage_key(f"{request.sku}/{request.filename}.json")
+        path = Path(self.outbox_dir) / key
+        product_id = f"gid://shopify/Product/dry-run-{request.sku}"
+        variant_id = f"gid://shopify/ProductVariant/dry-run-{request.sku}"
+        media_id = f"gid://shopify/MediaImage/dry-run-{request.filename}"
+        if path.is_file():
+            return PublishedMedia(product_id, variant_id, media_id, False, True, str(path))
+        entry = {
+            "dry_run": True,
+            "recorded_at": datetime.now(UTC).isoformat(),
+            "product_lookup": {"query": f"sku:{request.sku}", "product_id": product_id,
+                               "variant_id": variant_id},
+            "media": {"id": media_id, "filename": request.filename, "alt": request.alt,
+                      "originalSource": request.source_url, "mediaContentType": "IMAGE"},
+            "request": asdict(request),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entry, indent=2))
+        tmp.replace(path)
+        return PublishedMedia(product_id, variant_id, media_id, True, True, str(path))

@@ -1,0 +1,1 @@
+"""Alembic migrations of the jobs database. Apply with ``imgpipe db upgrade``."""

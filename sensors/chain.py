@@ -1,0 +1,93 @@
+"""The chain sensor: a finished mask starts its image's composites, a finished composite
+its publication (for themes that publish without review)."""
+
+
+import json
+from collections import defaultdict
+
+import dagster as dg
+
+from imgpipe_assets.partitions import multi_key, range_tags, split_multi_key
+from imgpipe_resources.themes import ThemeLibrary
+
+RENDER_JOB = "render_job"
+PUBLISH_JOB = "publish_job"
+CHAIN_BATCH = 500
+
+
+def _new_materializations(
+    context: dg.SensorEvaluationContext, asset: str, after: int
+) -> list[dg.EventLogRecord]:
+    result = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_storage_id=after or None),
+        limit=CHAIN_BATCH,
+        ascending=True,
+    )
+    return list(result.records)
+
+
+def _blocks(indices: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of sorted indices: [0, 1, 3] -> [(0, 1), (3, 3)]."""
+    blocks: list[tuple[int, int]] = []
+    for i in sorted(set(indices)):
+        if blocks and blocks[-1][1] == i - 1:
+            blocks[-1] = (blocks[-1][0], i)
+        else:
+            blocks.append((i, i))
+    return blocks
+
+
+@dg.sensor(
+    name="chain_sensor",
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Runs backgrounds + composite for every theme when an image's mask is "
+    "materialised, then shopify_media for themes set to publish automatically.",
+)
+def chain_sensor(
+    context: dg.SensorEvaluationContext, themes: ThemeLibrary
+) -> dg.SensorResult | dg.SkipReason:
+    cursor = json.loads(context.cursor or "{}")
+    theme_list = list(themes.all().values())
+    names = [t.name for t in theme_list]
+    auto = {i for i, t in enumerate(theme_list) if t.publish == "auto"}
+    requests: list[dg.RunRequest] = []
+
+    masks = _new_materializations(context, "mask", int(cursor.get("mask", 0)))
+    for record in masks:
+        image = record.partition_key
+        if image is None:
+            continue
+        requests.append(
+            dg.RunRequest(
+                run_key=f"render:{image}:{record.storage_id}",
+                job_name=RENDER_JOB,
+                tags=range_tags(str(multi_key(image, names[0])), str(multi_key(image, names[-1]))),
+            )
+        )
+    if masks:
+        cursor["mask"] = masks[-1].storage_id
+
+    composites = _new_materializations(context, "composite", int(cursor.get("composite", 0)))
+    ready: dict[str, list[int]] = defaultdict(list)
+    for record in composites:
+        if record.partition_key is None:
+            continue
+        image, theme = split_multi_key(record.partition_key)
+        if theme in names and names.index(theme) in auto:
+            ready[image].append(names.index(theme))
+    if composites:
+        cursor["composite"] = composites[-1].storage_id
+    last = composites[-1].storage_id if composites else 0
+    for image, indices in ready.items():
+        for lo, hi in _blocks(indices):
+            first, end = str(multi_key(image, names[lo])), str(multi_key(image, names[hi]))
+            if lo == hi:
+                requests.append(dg.RunRequest(run_key=f"publish:{first}:{last}",
+                                              job_name=PUBLISH_JOB, partition_key=first))
+            else:
+                requests.append(dg.RunRequest(run_key=f"publish:{first}:{end}:{last}",
+                                              job_name=PUBLISH_JOB, tags=range_tags(first, end)))
+    if not requests and not masks and not composites:
+        return dg.SkipReason("no new masks or composites")
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))

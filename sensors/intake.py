@@ -1,0 +1,63 @@
+"""The intake sensor: new photos in the intake table become image partitions and mask runs."""
+
+
+import dagster as dg
+
+from imgpipe_assets.partitions import image_partitions, range_tags
+from imgpipe_resources.database import JobsDatabase
+from imgpipe_resources.db import intake
+from imgpipe_resources.db.jobs import ImageRef, ensure_jobs
+from imgpipe_resources.themes import ThemeLibrary
+
+MASK_JOB = "mask_job"
+# Bounded so a tick (partition adds plus run-request validation) stays far below the
+# sensor timeout even with thousands of pending records; the next tick takes the rest.
+INTAKE_BATCH = 200
+
+
+def mask_run_request(keys: list[str]) -> dg.RunRequest:
+    """One run for a contiguous batch of newly added image keys."""
+    if len(keys) == 1:
+        return dg.RunRequest(run_key=f"mask:{keys[0]}", partition_key=keys[0], job_name=MASK_JOB)
+    return dg.RunRequest(
+        run_key=f"mask:{keys[0]}:{keys[-1]}",
+        job_name=MASK_JOB,
+        tags=range_tags(keys[0], keys[-1]),
+    )
+
+
+@dg.sensor(
+    name="intake_sensor",
+    minimum_interval_seconds=10,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Turns photos recorded by the webhook receiver, the 3JMS poller or "
+    "`imgpipe ingest` into image partitions, jobs rows and mask runs.",
+)
+def intake_sensor(
+    context: dg.SensorEvaluationContext, db: JobsDatabase, themes: ThemeLibrary
+) -> dg.SensorResult | dg.SkipReason:
+    cursor = int(context.cursor or 0)
+    theme_names = list(themes.all())
+    with db.session() as session:
+        records = intake.accepted_after(session, cursor, INTAKE_BATCH)
+        if not records:
+            return dg.SkipReason(f"no new photos after intake record {cursor}")
+        keys: list[str] = []
+        for rec in records:
+            assert rec.partition_key is not None  # accepted records always have one
+            ref = ImageRef(rec.partition_key, rec.sku, rec.img_sha256, rec.image_url,
+                           rec.original_key)
+            ensure_jobs(session, ref, theme_names)
+            keys.append(rec.partition_key)
+        last_id = records[-1].id
+    new_keys = [k for k in keys if not context.instance.has_dynamic_partition("images", k)]
+    # Keys are added in this order, after every existing key: the batch is one contiguous
+    # range, so a single run materialises all of it.
+    run_requests = [mask_run_request(new_keys)] if new_keys else []
+    return dg.SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=[image_partitions.build_add_request(new_keys)]
+        if new_keys
+        else [],
+        cursor=str(last_id),
+    )
