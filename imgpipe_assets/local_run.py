@@ -1,0 +1,92 @@
+"""Running the chain in this process, on a real Dagster instance: what `imgpipe demo` does.
+
+The same jobs the sensors launch under the daemon run here one after another, so the demo's
+runs, materialisations and jobs rows are the ones the UI shows afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+
+from imgpipe_assets.partitions import multi_key, range_tags
+from imgpipe_assets.themes import Theme
+from sensors.chain import PUBLISH_JOB, RENDER_JOB
+from sensors.intake import MASK_JOB
+
+
+def local_instance(dagster_home: Path) -> dg.DagsterInstance:
+    """A persistent instance in ``dagster_home`` (the one `dagster dev` uses with DAGSTER_HOME)."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home)))
+
+
+@dataclass
+class ChainOutcome:
+    image: str
+    failed_runs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_runs
+
+
+def _run(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job: str, tags: dict[str, str] | None,
+    partition_key: str | None, outcome: ChainOutcome,
+) -> bool:
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        tags=tags or {},
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+    if not result.success:
+        outcome.failed_runs.append(result.run_id)
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data:
+                outcome.errors.append(event.step_failure_data.error.message.strip().splitlines()[0]
+                                      if event.step_failure_data.error else "step failed")
+    return result.success
+
+
+def run_chain(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    image_keys: Sequence[str],
+    themes: Sequence[Theme],
+    on_step: Callable[[str, str], None] | None = None,
+) -> list[ChainOutcome]:
+    """mask -> backgrounds + composite (every theme) -> shopify_media (auto themes), per image."""
+    names = [t.name for t in themes]
+    auto = [t.name for t in themes if t.publish == "auto"]
+    missing = [k for k in image_keys if not instance.has_dynamic_partition("images", k)]
+    if missing:
+        instance.add_dynamic_partitions("images", missing)
+    outcomes = []
+    for key in image_keys:
+        outcome = ChainOutcome(key)
+        outcomes.append(outcome)
+        if on_step:
+            on_step(key, "mask")
+        if not _run(defs, instance, MASK_JOB, None, key, outcome):
+            continue
+        if on_step:
+            on_step(key, "composite")
+        first, last = str(multi_key(key, names[0])), str(multi_key(key, names[-1]))
+        if not _run(defs, instance, RENDER_JOB, range_tags(first, last), None, outcome):
+            continue
+        if on_step:
+            on_step(key, "publish")
+        for theme in auto:
+            _run(defs, instance, PUBLISH_JOB, None, str(multi_key(key, theme)), outcome)
+    return outcomes
