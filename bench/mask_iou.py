@@ -29,8 +29,12 @@ PLAIN_BORDER_STD = 30.0
 
 def border_spread(rgb: np.ndarray, band: int = 8) -> float:
     edge = np.concatenate(
-        [rgb[:band].reshape(-1, 3), rgb[-band:].reshape(-1, 3),
-         rgb[:, :band].reshape(-1, 3), rgb[:, -band:].reshape(-1, 3)]
+        [
+            rgb[:band].reshape(-1, 3),
+            rgb[-band:].reshape(-1, 3),
+            rgb[:, :band].reshape(-1, 3),
+            rgb[:, -band:].reshape(-1, 3),
+        ]
     ).astype(np.float32)
     return float(edge.std(axis=0).mean())
 
@@ -81,8 +85,10 @@ def main() -> int:
     print(f"\nsegmenter: {seg.name}{'' if args.no_flip else ' (+flip)'}")
     print(f"{'subset':28s} {'n':>3s} {'mean':>6s} {'median':>6s}")
     for name, scores in sorted(groups.items()):
-        print(f"{name:28s} {len(scores):3d} {statistics.mean(scores):6.3f} "
-              f"{statistics.median(scores):6.3f}")
+        print(
+            f"{name:28s} {len(scores):3d} {statistics.mean(scores):6.3f} "
+            f"{statistics.median(scores):6.3f}"
+        )
     print(f"seconds per image: mean {statistics.mean(seconds):.3f}")
     return 0
 

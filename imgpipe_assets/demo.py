@@ -56,6 +56,7 @@ def run_demo(
         echo("! Run `imgpipe models fetch` for real cut-outs.")
         echo("!" * 72)
     store = LocalObjectStore(root=str(settings.home))
+    entries: list[tuple[Path, str, str | None]]
     if photos:
         entries = [(p, sku or p.stem, None) for p in expand(photos)]
     else:
@@ -64,8 +65,10 @@ def run_demo(
     for path, item_sku, title in entries:
         result = ingest_file(settings, store, path, item_sku, title)
         results.append(result)
-        echo(f"ingest  {result.status:9s} {result.sku:16s} {path.name}"
-             + (f"  ({result.reason})" if result.reason else ""))
+        echo(
+            f"ingest  {result.status:9s} {result.sku:16s} {path.name}"
+            + (f"  ({result.reason})" if result.reason else "")
+        )
     keys = [r.partition_key for r in results if r.partition_key]
     if not keys:
         raise SystemExit("no photo was accepted; nothing to run")
@@ -76,12 +79,11 @@ def run_demo(
     with tqdm(total=len(keys) * 3, unit="step", desc="imgpipe", leave=True) as bar:
 
         def step(key: str, stage: str) -> None:
-            bar.set_postfix_str(f"{stage} {key}")
-            if stage != "mask":
-                bar.update(1)
+            bar.set_postfix_str(f"{key}: {stage} done")
+            bar.update(1)
 
         outcomes = run_chain(defs, instance, keys, themes, on_step=step)
-        bar.update(bar.total - bar.n)
+        bar.update(len(keys) * 3 - bar.n)  # stages skipped after a failure
 
     headers = ["source", "cut-out", *[t.name for t in themes]]
     rows = []
@@ -98,7 +100,7 @@ def run_demo(
             for theme in themes:
                 job = jobs.get(theme.name)
                 ckey = job.composite_key if job else None
-                if ckey and store.exists(ckey):
+                if job is not None and ckey and store.exists(ckey):
                     state = job.status
                     if state == "COMPOSITING" and theme.publish == "review":
                         state = "awaiting review: materialise shopify_media to publish"

@@ -39,7 +39,10 @@ def expand(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def ingest_file(
-    settings: Settings, storage: ObjectStore, path: Path, sku: str | None = None,
+    settings: Settings,
+    storage: ObjectStore,
+    path: Path,
+    sku: str | None = None,
     title: str | None = None,
 ) -> IngestResult:
     """Store the photo's bytes content-addressed and record it for the intake sensor.

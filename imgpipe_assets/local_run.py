@@ -13,10 +13,9 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
+from imgpipe_assets.jobs import MASK_JOB, PUBLISH_JOB, RENDER_JOB
 from imgpipe_assets.partitions import multi_key, range_tags
 from imgpipe_assets.themes import Theme
-from sensors.chain import PUBLISH_JOB, RENDER_JOB
-from sensors.intake import MASK_JOB
 
 
 def local_instance(dagster_home: Path) -> dg.DagsterInstance:
@@ -40,8 +39,12 @@ class ChainOutcome:
 
 
 def _run(
-    defs: dg.Definitions, instance: dg.DagsterInstance, job: str, tags: dict[str, str] | None,
-    partition_key: str | None, outcome: ChainOutcome,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    job: str,
+    tags: dict[str, str] | None,
+    partition_key: str | None,
+    outcome: ChainOutcome,
 ) -> bool:
     result = defs.resolve_job_def(job).execute_in_process(
         instance=instance,
@@ -54,8 +57,11 @@ def _run(
         outcome.failed_runs.append(result.run_id)
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
-                outcome.errors.append(event.step_failure_data.error.message.strip().splitlines()[0]
-                                      if event.step_failure_data.error else "step failed")
+                outcome.errors.append(
+                    event.step_failure_data.error.message.strip().splitlines()[0]
+                    if event.step_failure_data.error
+                    else "step failed"
+                )
     return result.success
 
 
@@ -66,7 +72,10 @@ def run_chain(
     themes: Sequence[Theme],
     on_step: Callable[[str, str], None] | None = None,
 ) -> list[ChainOutcome]:
-    """mask -> backgrounds + composite (every theme) -> shopify_media (auto themes), per image."""
+    """mask -> backgrounds + composite (every theme) -> shopify_media (auto themes), per image.
+
+    ``on_step(image, stage)`` is called as each stage finishes.
+    """
     names = [t.name for t in themes]
     auto = [t.name for t in themes if t.publish == "auto"]
     missing = [k for k in image_keys if not instance.has_dynamic_partition("images", k)]
@@ -76,17 +85,15 @@ def run_chain(
     for key in image_keys:
         outcome = ChainOutcome(key)
         outcomes.append(outcome)
-        if on_step:
-            on_step(key, "mask")
+        done = on_step or (lambda _key, _stage: None)
         if not _run(defs, instance, MASK_JOB, None, key, outcome):
             continue
-        if on_step:
-            on_step(key, "composite")
+        done(key, "mask")
         first, last = str(multi_key(key, names[0])), str(multi_key(key, names[-1]))
         if not _run(defs, instance, RENDER_JOB, range_tags(first, last), None, outcome):
             continue
-        if on_step:
-            on_step(key, "publish")
+        done(key, "composites")
         for theme in auto:
             _run(defs, instance, PUBLISH_JOB, None, str(multi_key(key, theme)), outcome)
+        done(key, "publish")
     return outcomes

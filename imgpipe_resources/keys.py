@@ -15,7 +15,7 @@ from imgpipe_resources.errors import InvalidSku, StorageKeyError
 SKU_MAX_LENGTH = 64
 _SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-_KEY_RE = re.compile(r"^(?P<sku>[A-Za-z0-9][A-Za-z0-9._-]*)~(?P<short>[0-9a-f]{12})$")
+_KEY_RE = re.compile(r"^(?P<sku>[A-Za-z0-9][A-Za-z0-9._-]*)~(?P<short>[0-9a-f]{12,64})$")
 _STORAGE_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~=-]*(/[A-Za-z0-9][A-Za-z0-9._~=-]*)*$")
 SHORT_SHA = 12
 
@@ -40,8 +40,9 @@ def validate_sha256(sha256: object) -> str:
     return sha256.lower()
 
 
-def image_partition_key(sku: str, sha256: str) -> str:
-    return f"{validate_sku(sku)}~{validate_sha256(sha256)[:SHORT_SHA]}"
+def image_partition_key(sku: str, sha256: str, digits: int = SHORT_SHA) -> str:
+    """``{sku}~{sha256 prefix}``; callers lengthen the prefix if two photos share one."""
+    return f"{validate_sku(sku)}~{validate_sha256(sha256)[:digits]}"
 
 
 def split_partition_key(key: str) -> tuple[str, str]:

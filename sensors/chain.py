@@ -1,17 +1,15 @@
 """The chain sensor: a finished mask starts its image's composites, a finished composite
 its publication (for themes that publish without review)."""
 
-
 import json
 from collections import defaultdict
 
 import dagster as dg
 
+from imgpipe_assets.jobs import PUBLISH_JOB, RENDER_JOB, publish_job, render_job
 from imgpipe_assets.partitions import multi_key, range_tags, split_multi_key
 from imgpipe_resources.themes import ThemeLibrary
 
-RENDER_JOB = "render_job"
-PUBLISH_JOB = "publish_job"
 CHAIN_BATCH = 500
 
 
@@ -39,6 +37,7 @@ def _blocks(indices: list[int]) -> list[tuple[int, int]]:
 
 @dg.sensor(
     name="chain_sensor",
+    jobs=[render_job, publish_job],
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Runs backgrounds + composite for every theme when an image's mask is "
@@ -83,11 +82,19 @@ def chain_sensor(
         for lo, hi in _blocks(indices):
             first, end = str(multi_key(image, names[lo])), str(multi_key(image, names[hi]))
             if lo == hi:
-                requests.append(dg.RunRequest(run_key=f"publish:{first}:{last}",
-                                              job_name=PUBLISH_JOB, partition_key=first))
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"publish:{first}:{last}", job_name=PUBLISH_JOB, partition_key=first
+                    )
+                )
             else:
-                requests.append(dg.RunRequest(run_key=f"publish:{first}:{end}:{last}",
-                                              job_name=PUBLISH_JOB, tags=range_tags(first, end)))
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"publish:{first}:{end}:{last}",
+                        job_name=PUBLISH_JOB,
+                        tags=range_tags(first, end),
+                    )
+                )
     if not requests and not masks and not composites:
         return dg.SkipReason("no new masks or composites")
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))

@@ -1,15 +1,14 @@
 """The intake sensor: new photos in the intake table become image partitions and mask runs."""
 
-
 import dagster as dg
 
+from imgpipe_assets.jobs import MASK_JOB, mask_job
 from imgpipe_assets.partitions import image_partitions, range_tags
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db import intake
 from imgpipe_resources.db.jobs import ImageRef, ensure_jobs
 from imgpipe_resources.themes import ThemeLibrary
 
-MASK_JOB = "mask_job"
 # Bounded so a tick (partition adds plus run-request validation) stays far below the
 # sensor timeout even with thousands of pending records; the next tick takes the rest.
 INTAKE_BATCH = 200
@@ -28,6 +27,7 @@ def mask_run_request(keys: list[str]) -> dg.RunRequest:
 
 @dg.sensor(
     name="intake_sensor",
+    job=mask_job,
     minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Turns photos recorded by the webhook receiver, the 3JMS poller or "
@@ -45,8 +45,9 @@ def intake_sensor(
         keys: list[str] = []
         for rec in records:
             assert rec.partition_key is not None  # accepted records always have one
-            ref = ImageRef(rec.partition_key, rec.sku, rec.img_sha256, rec.image_url,
-                           rec.original_key)
+            ref = ImageRef(
+                rec.partition_key, rec.sku, rec.img_sha256, rec.image_url, rec.original_key
+            )
             ensure_jobs(session, ref, theme_names)
             keys.append(rec.partition_key)
         last_id = records[-1].id

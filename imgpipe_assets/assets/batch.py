@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 def preview(jpeg: bytes, alt: str = "preview") -> dg.MetadataValue:
     """A small inline image the UI shows in the materialisation's metadata."""
-    return dg.MetadataValue.md(f"![{alt}](data:image/jpeg;base64,{base64.b64encode(jpeg).decode()})")
+    return dg.MetadataValue.md(
+        f"![{alt}](data:image/jpeg;base64,{base64.b64encode(jpeg).decode()})"
+    )
 
 
 def _plain(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,7 +66,9 @@ def materialize_each(
     if failures:
         for key, metadata in results.items():
             context.log_event(
-                dg.AssetMaterialization(asset_key=context.asset_key, partition=key, metadata=metadata)
+                dg.AssetMaterialization(
+                    asset_key=context.asset_key, partition=key, metadata=metadata
+                )
             )
         raise dg.Failure(
             description=f"{len(failures)} of {len(keys)} partitions failed: "

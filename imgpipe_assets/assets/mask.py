@@ -1,6 +1,5 @@
 """The ``mask`` asset: one cut-out per source image, shared by every theme."""
 
-
 import time
 from typing import Any
 

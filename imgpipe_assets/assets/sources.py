@@ -37,7 +37,9 @@ def image_ref(db: JobsDatabase, partition_key: str) -> tuple[ImageRef, dict[str,
 def verify_sha256(data: bytes, expected: str) -> None:
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
-        raise ChecksumMismatch(f"source bytes hash to {actual[:12]}..., expected {expected[:12]}...")
+        raise ChecksumMismatch(
+            f"source bytes hash to {actual[:12]}..., expected {expected[:12]}..."
+        )
 
 
 def source_bytes(storage: ObjectStore, ref: ImageRef) -> tuple[bytes, str]:

@@ -3,7 +3,6 @@
 Built by a factory because the theme dimension comes from the theme file.
 """
 
-
 import io
 import time
 from collections.abc import Sequence
@@ -80,7 +79,9 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
         code_version="1",
     )
     def backgrounds(
-        context: dg.AssetExecutionContext, db: JobsDatabase, storage: ObjectStore,
+        context: dg.AssetExecutionContext,
+        db: JobsDatabase,
+        storage: ObjectStore,
         themes: ThemeLibrary,
     ) -> dg.MaterializeResult:
         """The theme's background for each image, at the theme's canvas size.
@@ -129,7 +130,9 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
         code_version="1",
     )
     def composite(
-        context: dg.AssetExecutionContext, db: JobsDatabase, storage: ObjectStore,
+        context: dg.AssetExecutionContext,
+        db: JobsDatabase,
+        storage: ObjectStore,
         themes: ThemeLibrary,
     ) -> dg.MaterializeResult:
         """The product framed on the theme's background with a soft contact shadow.
@@ -154,8 +157,9 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
             rgb, alpha = decoded[image_key]
             backdrop = decode_plain(storage.get(job.background_key))
             rendered = pipeline.render(rgb, alpha, backdrop, theme)
-            ckey = composite_key(job.sku, job.img_sha256, theme.name,
-                                 EXTENSIONS[theme.output_format])
+            ckey = composite_key(
+                job.sku, job.img_sha256, theme.name, EXTENSIONS[theme.output_format]
+            )
             stored = storage.put(ckey, rendered.data, rendered.content_type)
             _record(db, key, composite_key=ckey)
             return {
@@ -184,8 +188,11 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
         code_version="1",
     )
     def shopify_media(
-        context: dg.AssetExecutionContext, db: JobsDatabase, storage: ObjectStore,
-        themes: ThemeLibrary, publisher: Publisher,
+        context: dg.AssetExecutionContext,
+        db: JobsDatabase,
+        storage: ObjectStore,
+        themes: ThemeLibrary,
+        publisher: Publisher,
     ) -> dg.MaterializeResult:
         """The composite attached to the Shopify product with the image's SKU, exactly once.
 
@@ -214,7 +221,8 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
             )
             media = publisher.publish(request)
             _record(
-                db, key,
+                db,
+                key,
                 shopify_product_id=media.product_id,
                 shopify_variant_id=media.variant_id,
                 shopify_media_id=media.media_id,

@@ -84,8 +84,10 @@ def render(style: Mapping[str, Any], width: int, height: int, seed: int = 0) -> 
         angle = np.deg2rad(float(style.get("angle", 90.0)))
         proj = (nx - 0.5) * np.cos(angle) + (ny - 0.5) * np.sin(angle)
         t = _smoothstep(proj / (abs(np.cos(angle)) * 0.5 + abs(np.sin(angle)) * 0.5) * 0.5 + 0.5)
-        img = _mix(c0, c1, t) if len(colours) < 3 else np.where(
-            (t < 0.5)[..., None], _mix(c0, c1, t * 2), _mix(c1, c2, t * 2 - 1)
+        img = (
+            _mix(c0, c1, t)
+            if len(colours) < 3
+            else np.where((t < 0.5)[..., None], _mix(c0, c1, t * 2), _mix(c1, c2, t * 2 - 1))
         )
     elif kind == "radial":
         r = np.sqrt(((nx - 0.5) / 0.7) ** 2 + ((ny - 0.45) / 0.7) ** 2)
@@ -102,6 +104,6 @@ def render(style: Mapping[str, Any], width: int, height: int, seed: int = 0) -> 
     vignette = float(style.get("vignette", 0.0))
     if vignette > 0:
         r2 = ((nx - 0.5) ** 2 + (ny - 0.5) ** 2) * 2.0
-        img = img * (1.0 - vignette * _smoothstep(r2))[..., None]
+        img = (img * (1.0 - vignette * _smoothstep(r2))[..., None]).astype(np.float32)
     img = img + _grain(height, width, rng, float(style.get("grain", 1.2)))
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)

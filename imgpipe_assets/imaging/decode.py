@@ -34,7 +34,7 @@ def sniff(data: bytes, max_pixels: int = MAX_PIXELS) -> SourceInfo:
             fmt = im.format or ""
             width, height = im.size
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(str(exc)) from exc
+        raise ImageTooLarge(f"over the {max_pixels / 1e6:.0f} MP limit: {exc}") from exc
     except Exception as exc:
         raise NotAnImage(f"not a readable image ({type(exc).__name__})") from exc
     if fmt not in FORMATS:
@@ -53,9 +53,9 @@ def decode_rgba(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                im.load()
-                im = ImageOps.exif_transpose(im) or im
+            with Image.open(io.BytesIO(data)) as opened:
+                opened.load()
+                im: Image.Image = ImageOps.exif_transpose(opened) or opened
                 has_alpha = im.mode in ("RGBA", "LA", "PA") or (
                     im.mode == "P" and "transparency" in im.info
                 )

@@ -22,7 +22,9 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return yy / size, xx / size
 
 
-def _shade(mask: np.ndarray, base: tuple[int, int, int], shine: float, roundness: float) -> np.ndarray:
+def _shade(
+    mask: np.ndarray, base: tuple[int, int, int], shine: float, roundness: float
+) -> np.ndarray:
     """Lambert + Phong on a height field rising from the mask's edge."""
     dist = ndimage.distance_transform_edt(mask)
     height = np.sqrt(np.clip(dist / max(roundness, 1.0), 0, 1)) * roundness
@@ -46,7 +48,9 @@ def _over(canvas: Canvas, layer: np.ndarray, mask: np.ndarray) -> None:
     cover[:] = np.maximum(cover, a)
 
 
-def _ellipse(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
+def _ellipse(
+    yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, ry: float, rx: float
+) -> np.ndarray:
     return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
 
 
@@ -83,8 +87,9 @@ def _watch(size: int) -> Canvas:
     dial_colour[ticks] = (235, 235, 230)
     hour = (np.abs((yy - 0.5) * np.cos(0.9) - (xx - 0.5) * np.sin(0.9)) < 0.008) & (r < 0.11)
     minute = (np.abs(xx - 0.5) < 0.006) & (yy < 0.5) & (r < 0.17)
-    dial_colour[(hour | minute) & ((yy - 0.5) * np.cos(0.9) + (xx - 0.5) * np.sin(0.9) <= 0.01)
-                | minute] = (245, 245, 240)
+    dial_colour[
+        (hour | minute) & ((yy - 0.5) * np.cos(0.9) + (xx - 0.5) * np.sin(0.9) <= 0.01) | minute
+    ] = (245, 245, 240)
     _over(canvas, dial_colour, dial)
     return canvas
 
@@ -98,7 +103,9 @@ def _pendant(size: int) -> Canvas:
     line = Image.new("L", (size, size), 0)
     ImageDraw.Draw(line).line(
         [(float(x * size), float(y * size)) for x, y in zip(xs, ys, strict=True)],
-        fill=255, width=max(2, size // 120), joint="curve",
+        fill=255,
+        width=max(2, size // 120),
+        joint="curve",
     )
     chain = np.asarray(line) > 127
     _over(canvas, _shade(chain, (215, 215, 220), 1.0, size * 0.004), chain)

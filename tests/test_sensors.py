@@ -1,0 +1,124 @@
+"""Sensors evaluated as the daemon would: real ticks on a real (test) instance."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from imgpipe_assets.definitions import build_definitions
+from imgpipe_assets.ingest import ingest_file
+from imgpipe_assets.partitions import multi_key
+from imgpipe_resources.settings import Settings
+from imgpipe_resources.storage import LocalObjectStore
+from sensors.chain import chain_sensor
+from sensors.intake import intake_sensor
+
+
+def _tick(
+    sensor: dg.SensorDefinition,
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    cursor: str | None,
+):  # type: ignore[no-untyped-def]
+    context = dg.build_sensor_context(
+        instance=instance,
+        instance_ref=instance.get_ref(),
+        cursor=cursor,
+        definitions=defs,
+        resources=defs.resources,
+    )
+    return sensor.evaluate_tick(context)
+
+
+def _apply_partitions(instance: dg.DagsterInstance, result) -> None:  # type: ignore[no-untyped-def]
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+
+
+def test_intake_sensor_adds_partitions_and_requests_one_mask_run_per_batch(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    defs = build_definitions(small_settings)
+    store = LocalObjectStore(root=str(small_settings.home))
+    keys = [ingest_file(small_settings, store, p).partition_key for p in sample_photos.values()]
+    with dg.instance_for_test() as instance:
+        first = _tick(intake_sensor, instance, defs, None)
+        assert first.cursor == "3"
+        (request,) = first.run_requests
+        assert request.job_name == "mask_job"
+        assert request.tags["dagster/asset_partition_range_start"] == keys[0]
+        assert request.tags["dagster/asset_partition_range_end"] == keys[-1]
+        assert request.run_key == f"mask:{keys[0]}:{keys[-1]}"
+        (add,) = first.dynamic_partitions_requests
+        assert list(add.partition_keys) == keys
+        _apply_partitions(instance, first)
+
+        # Nothing new: the tick skips and says why.
+        idle = _tick(intake_sensor, instance, defs, first.cursor)
+        assert not idle.run_requests
+        assert "no new photos" in (idle.skip_message or "")
+
+        # Re-ingesting the identical photo records nothing, so the sensor sees nothing.
+        again = ingest_file(small_settings, store, sample_photos["RING-0001"])
+        assert again.status == "DUPLICATE"
+        assert not _tick(intake_sensor, instance, defs, first.cursor).run_requests
+
+        # A replay from cursor 0 (a lost cursor) adds no partition and launches nothing.
+        replay = _tick(intake_sensor, instance, defs, None)
+        assert not replay.run_requests and not replay.dynamic_partitions_requests
+        assert replay.cursor == "3"
+
+
+def test_single_new_photo_gets_a_single_partition_run(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    defs = build_definitions(small_settings)
+    store = LocalObjectStore(root=str(small_settings.home))
+    key = ingest_file(small_settings, store, sample_photos["WATCH-0002"]).partition_key
+    with dg.instance_for_test() as instance:
+        result = _tick(intake_sensor, instance, defs, None)
+        (request,) = result.run_requests
+        assert request.partition_key == key
+        assert request.run_key == f"mask:{key}"
+
+
+def test_chain_sensor_follows_masks_then_composites(
+    small_settings: Settings, sample_photos: dict, tmp_path: Path
+) -> None:
+    defs = build_definitions(small_settings)
+    store = LocalObjectStore(root=str(small_settings.home))
+    key = ingest_file(small_settings, store, sample_photos["PENDANT-0003"]).partition_key
+    assert key
+    with dg.instance_for_test() as instance:
+        assert "no new masks" in (_tick(chain_sensor, instance, defs, None).skip_message or "")
+        instance.add_dynamic_partitions("images", [key])
+        assert (
+            defs.resolve_job_def("mask_job")
+            .execute_in_process(instance=instance, partition_key=key)
+            .success
+        )
+
+        tick = _tick(chain_sensor, instance, defs, None)
+        (render,) = tick.run_requests
+        assert render.job_name == "render_job"
+        assert render.tags["dagster/asset_partition_range_start"] == f"{key}|white"
+        assert render.tags["dagster/asset_partition_range_end"] == f"{key}|night"
+        cursor = json.loads(tick.cursor or "{}")
+        assert cursor["mask"] > 0
+
+        assert (
+            defs.resolve_job_def("render_job")
+            .execute_in_process(instance=instance, tags=render.tags)
+            .success
+        )
+        tick2 = _tick(chain_sensor, instance, defs, tick.cursor)
+        (publish,) = tick2.run_requests  # white and marble are contiguous; night awaits review
+        assert publish.job_name == "publish_job"
+        assert publish.tags["dagster/asset_partition_range_start"] == str(multi_key(key, "white"))
+        assert publish.tags["dagster/asset_partition_range_end"] == str(multi_key(key, "marble"))
+        assert (
+            defs.resolve_job_def("publish_job")
+            .execute_in_process(instance=instance, tags=publish.tags)
+            .success
+        )
+        assert len(list((small_settings.home / "outbox").rglob("*.json"))) == 2
