@@ -52,6 +52,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
     parser.add_argument("--no-flip", action="store_true")
+    parser.add_argument("--no-refine", action="store_true", help="the model's alpha alone")
     parser.add_argument("--fallback", action="store_true", help="score the weights-free fallback")
     args = parser.parse_args()
     if not args.eval.is_dir():
@@ -59,8 +60,8 @@ def main() -> int:
         return 0
     models = Settings.from_env().models_dir
     seg = BorderColour() if args.fallback else load_segmenter(models, allow_fallback=False)
-    if isinstance(seg, U2NetP) and args.no_flip:
-        seg = U2NetP(models / "u2netp.onnx", flip_tta=False)
+    if isinstance(seg, U2NetP) and (args.no_flip or args.no_refine):
+        seg = U2NetP(models / "u2netp.onnx", flip_tta=not args.no_flip, refine=not args.no_refine)
     groups: dict[str, list[float]] = {}
     seconds = []
     for sub in ("segmentation", "synthetic"):
@@ -82,7 +83,8 @@ def main() -> int:
             for name in names:
                 groups.setdefault(name, []).append(score)
             print(f"{img_path.name:36s} {score:.3f}  spread={border_spread(rgb):5.1f}")
-    print(f"\nsegmenter: {seg.name}{'' if args.no_flip else ' (+flip)'}")
+    extras = ("" if args.no_flip else " +flip") + ("" if args.no_refine else " +backdrop refine")
+    print(f"\nsegmenter: {seg.name}{extras}")
     print(f"{'subset':28s} {'n':>3s} {'mean':>6s} {'median':>6s}")
     for name, scores in sorted(groups.items()):
         print(

@@ -45,7 +45,9 @@ class U2NetP:
 
     name = "u2netp"
 
-    def __init__(self, model_path: Path, flip_tta: bool = True, threads: int = 0) -> None:
+    def __init__(
+        self, model_path: Path, flip_tta: bool = True, threads: int = 0, refine: bool = True
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -56,6 +58,7 @@ class U2NetP:
         )
         self._input = self._session.get_inputs()[0].name
         self._flip = flip_tta
+        self._refine = refine
         self._lock = threading.Lock()
 
     def _prepare(self, rgb: np.ndarray) -> np.ndarray:
@@ -82,7 +85,10 @@ class U2NetP:
         small = self.predict_small(rgb)
         h, w = rgb.shape[:2]
         big = Image.fromarray(small, mode="F").resize((w, h), Image.Resampling.BILINEAR)
-        return np.clip(np.asarray(big, dtype=np.float32), 0.0, 1.0)
+        alpha = np.clip(np.asarray(big, dtype=np.float32), 0.0, 1.0)
+        if self._refine:
+            alpha, _ = recover_plain_backdrop_parts(rgb, alpha)
+        return alpha
 
 
 class BorderColour:
@@ -151,3 +157,98 @@ def load_segmenter(models_dir: Path, allow_fallback: bool = True) -> Segmenter:
             segmenter = BorderColour()
         _LOADED[key] = segmenter
         return segmenter
+
+
+def _design(h: int, w: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    y, x = yy.ravel() / max(h - 1, 1) - 0.5, xx.ravel() / max(w - 1, 1) - 0.5
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+
+
+def recover_plain_backdrop_parts(
+    rgb: np.ndarray, alpha: np.ndarray, max_side: int = 512
+) -> tuple[np.ndarray, bool]:
+    """Add back product parts a saliency model dropped, where the backdrop is plain.
+
+    Small salient-object models keep the most eye-catching part of a product and drop the
+    rest (a watch's strap, a necklace's chain). On a plain studio backdrop the backdrop
+    itself can be modelled: a smooth quadratic colour field fitted to confident background.
+    Pixels that are neither that backdrop nor a shadow on it (a shadow only scales the
+    backdrop's colour down) and that connect to the model's subject are added. On busy
+    backgrounds (poor fit) the model's alpha is returned unchanged. Returns (alpha, applied).
+    """
+    h, w = alpha.shape
+    scale = min(1.0, max_side / max(h, w))
+    sh, sw = max(8, round(h * scale)), max(8, round(w * scale))
+    small = np.asarray(Image.fromarray(rgb).resize((sw, sh), Image.Resampling.BILINEAR), np.float32)
+    a_small = np.asarray(
+        Image.fromarray(alpha, mode="F").resize((sw, sh), Image.Resampling.BILINEAR), np.float32
+    )
+    backdrop = ndimage.binary_erosion(a_small < 0.1, iterations=3)
+    if backdrop.mean() < 0.15:
+        return alpha, False
+    design = _design(sh, sw)
+    flat = small.reshape(-1, 3)
+    idx = np.flatnonzero(backdrop.ravel())
+    if idx.size > 20000:
+        idx = idx[:: idx.size // 20000]
+    # Robust fit: shadows and stray objects in the "background" are dropped as outliers.
+    for _ in range(3):
+        coef, *_ = np.linalg.lstsq(design[idx], flat[idx], rcond=None)
+        residual = np.linalg.norm(flat[idx] - design[idx] @ coef, axis=1)
+        noise = float(np.sqrt(np.mean(residual**2)) / np.sqrt(3))
+        inliers = residual < max(3.0 * noise * np.sqrt(3), 6.0)
+        if inliers.mean() < 0.6:
+            return alpha, False
+        idx = idx[inliers]
+    model = design @ coef
+    if noise > 10.0:  # not a plain backdrop: trust the model alone
+        return alpha, False
+    b_norm2 = np.maximum((model * model).sum(axis=1), 1.0)
+    k = (flat * model).sum(axis=1) / b_norm2  # brightness relative to the backdrop
+    orth = np.linalg.norm(flat - k[:, None] * model, axis=1)  # colour unlike the backdrop
+    brighter = (k - 1.0) * np.sqrt(b_norm2)
+    evidence = np.maximum.reduce(
+        [orth / (4.0 * noise + 6.0), (0.4 - k) / 0.15, brighter / (4.0 * noise + 10.0)]
+    ).reshape(sh, sw)
+    strong = evidence > 1.0
+    subject = a_small >= 0.5
+    # Add: strong non-backdrop regions that reach the subject. The model's own soft edge
+    # band is left alone (mixed pixels there would only thicken the outline).
+    band = ndimage.binary_dilation(subject, iterations=2)
+    outside, count = ndimage.label(strong & ~band)
+    touching = ndimage.binary_dilation(band, iterations=2) & (outside > 0)
+    keep = np.unique(outside[touching])
+    added = np.isin(outside, keep) if count and keep.size else np.zeros_like(subject)
+    added = ndimage.binary_dilation(added, iterations=2) & strong & ~subject | added
+    grown = subject | added
+    # Small gaps inside the grown subject (stitching, engraving) are part of it.
+    filled = ndimage.binary_fill_holes(grown)
+    gaps, _ = ndimage.label(filled & ~grown)
+    sizes = np.bincount(gaps.ravel())
+    small_gap = (sizes < 0.002 * sh * sw)[gaps] & (gaps > 0)
+    grown |= small_gap
+    # Remove: backdrop showing through the subject (inside a ring, between strap links),
+    # only where the hole is framed by clearly non-backdrop pixels, which a white product
+    # on white paper never is.
+    see_through = subject & (evidence < 0.35) & (np.abs(k.reshape(sh, sw) - 1.0) < 0.06)
+    holes, n_holes = ndimage.label(see_through)
+    removed = np.zeros_like(subject)
+    for i in range(1, n_holes + 1):
+        blob = holes == i
+        if blob.sum() < 0.001 * sh * sw:
+            continue
+        rim = ndimage.binary_dilation(blob, iterations=3) & ~blob
+        if strong[rim].mean() > 0.7:
+            removed |= blob
+    if not (grown & ~subject).any() and not removed.any():
+        return alpha, True
+    change_up = ndimage.gaussian_filter((grown & ~subject).astype(np.float32), 0.7)
+    change_down = ndimage.gaussian_filter(ndimage.binary_dilation(removed).astype(np.float32), 0.7)
+
+    def up(x: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(x, mode="F").resize((w, h), Image.Resampling.BILINEAR))
+
+    out = np.maximum(alpha, np.clip(up(change_up) * 1.2, 0.0, 1.0))
+    out = out * (1.0 - np.clip(up(change_down) * 1.2, 0.0, 1.0))
+    return out.astype(np.float32), True
