@@ -11,6 +11,9 @@ from imgpipe_assets.partitions import multi_key, range_tags, split_multi_key
 from imgpipe_resources.themes import ThemeLibrary
 
 CHAIN_BATCH = 500
+# Images per render run: big enough to amortise a run's start-up, small enough that one
+# failure does not hold back many images.
+RENDER_BATCH = 50
 
 
 def _new_materializations(
@@ -53,17 +56,26 @@ def chain_sensor(
     requests: list[dg.RunRequest] = []
 
     masks = _new_materializations(context, "mask", int(cursor.get("mask", 0)))
-    for record in masks:
-        image = record.partition_key
-        if image is None:
-            continue
-        requests.append(
-            dg.RunRequest(
-                run_key=f"render:{image}:{record.storage_id}",
-                job_name=RENDER_JOB,
-                tags=range_tags(str(multi_key(image, names[0])), str(multi_key(image, names[-1]))),
-            )
-        )
+    masked = {r.partition_key for r in masks if r.partition_key is not None}
+    if masked:
+        # Images masked together are usually neighbours in the dynamic partition order (one
+        # intake batch): each contiguous block of them is one image-major range run.
+        order = context.instance.get_dynamic_partitions("images")
+        position = {key: i for i, key in enumerate(order)}
+        known = sorted(position[k] for k in masked if k in position)
+        last_mask = masks[-1].storage_id
+        for lo, hi in _blocks(known):
+            for start in range(lo, hi + 1, RENDER_BATCH):
+                end = min(hi, start + RENDER_BATCH - 1)
+                first = str(multi_key(order[start], names[0]))
+                final = str(multi_key(order[end], names[-1]))
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"render:{order[start]}:{order[end]}:{last_mask}",
+                        job_name=RENDER_JOB,
+                        tags=range_tags(first, final),
+                    )
+                )
     if masks:
         cursor["mask"] = masks[-1].storage_id
 

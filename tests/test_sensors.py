@@ -122,3 +122,23 @@ def test_chain_sensor_follows_masks_then_composites(
             .success
         )
         assert len(list((small_settings.home / "outbox").rglob("*.json"))) == 2
+
+
+def test_chain_sensor_renders_an_intake_batch_in_one_run(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    defs = build_definitions(small_settings)
+    store = LocalObjectStore(root=str(small_settings.home))
+    keys = [ingest_file(small_settings, store, p).partition_key for p in sample_photos.values()]
+    with dg.instance_for_test() as instance:
+        intake = _tick(intake_sensor, instance, defs, None)
+        _apply_partitions(instance, intake)
+        (mask_run,) = intake.run_requests
+        assert (
+            defs.resolve_job_def("mask_job")
+            .execute_in_process(instance=instance, tags=mask_run.tags)
+            .success
+        )
+        (render,) = _tick(chain_sensor, instance, defs, None).run_requests
+        assert render.tags["dagster/asset_partition_range_start"] == f"{keys[0]}|white"
+        assert render.tags["dagster/asset_partition_range_end"] == f"{keys[-1]}|night"

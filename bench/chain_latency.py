@@ -1,0 +1,108 @@
+"""What automation costs per image: ingest -> published, under `dagster dev` (webserver + daemon).
+
+    .venv/bin/python bench/chain_latency.py [--images N] [--keep]
+
+Starts `dagster dev` on a temporary instance and data directory, ingests N sample photos at
+once, waits until every auto-published job is DONE, and prints each run's queue and work
+time from Dagster's run storage, so the cost of the sensor -> run chain can be read apart
+from the imaging work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=1)
+    parser.add_argument("--port", type=int, default=3199)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="imgpipe-bench-"))
+    env = {**os.environ, "IMGPIPE_HOME": str(tmp / "home"), "DAGSTER_HOME": str(tmp / "dagster")}
+    (tmp / "dagster").mkdir()
+    (tmp / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    subprocess.run([BIN / "imgpipe", "db", "upgrade"], env=env, check=True, capture_output=True)
+
+    sys.path.insert(0, str(ROOT))
+    from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
+
+    photos = tmp / "photos"
+    photos.mkdir()
+    skus = list(PRODUCTS)
+    for i in range(args.images):
+        sku = skus[i % len(skus)]
+        (photos / f"{sku}-{i}.jpg").write_bytes(render_sample(sku, seed=i))
+
+    log = (tmp / "dev.log").open("w")
+    dev = subprocess.Popen(
+        [BIN / "dagster", "dev", "-w", str(ROOT / "workspace.yaml"), "-p", str(args.port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(20)  # webserver, daemon and code server up; sensors ticking
+        t0 = time.time()
+        subprocess.run(
+            [BIN / "imgpipe", "ingest", str(photos)], env=env, check=True, capture_output=True
+        )
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(f"sqlite:///{tmp / 'home' / 'imgpipe.db'}")
+        expected = 2 * args.images  # two themes publish automatically
+        done = 0
+        while time.time() - t0 < args.timeout:
+            with engine.connect() as conn:
+                done = conn.execute(text("select count(*) from jobs where status='DONE'")).scalar()
+            if done and done >= expected:
+                break
+            time.sleep(1)
+        t1 = time.time()
+        print(
+            f"images: {args.images}; ingest -> all {expected} auto-published jobs DONE: "
+            f"{t1 - t0:.1f} s ({done} DONE)"
+        )
+
+        import dagster as dg
+
+        os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+        instance = dg.DagsterInstance.get()
+        print(f"{'run':12s} {'queued s':>9s} {'work s':>7s}  (queued = request to start)")
+        for rec in sorted(instance.get_run_records(), key=lambda r: r.create_timestamp):
+            start, end = rec.start_time, rec.end_time
+            created = rec.create_timestamp.timestamp()
+            if start and end:
+                print(
+                    f"{rec.dagster_run.job_name:12s} {start - created:9.1f} {end - start:7.1f}"
+                    f"  {rec.dagster_run.status.value}"
+                )
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        dev.wait(timeout=30)
+        log.close()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
