@@ -38,6 +38,64 @@ def _blocks(indices: list[int]) -> list[tuple[int, int]]:
     return blocks
 
 
+def _range_request(run_key: str, job: str, first: str, last: str) -> dg.RunRequest:
+    if first == last:
+        return dg.RunRequest(run_key=run_key, job_name=job, partition_key=first)
+    return dg.RunRequest(run_key=run_key, job_name=job, tags=range_tags(first, last))
+
+
+def render_requests(
+    context: dg.SensorEvaluationContext, masks: list[dg.EventLogRecord], themes: list[str]
+) -> list[dg.RunRequest]:
+    """One backgrounds + composite run per contiguous block of newly masked images.
+
+    Images masked together are neighbours in the dynamic partition order (one intake
+    batch), so each block is a single image-major range over every theme.
+    """
+    masked = {r.partition_key for r in masks if r.partition_key is not None}
+    if not masked:
+        return []
+    order = context.instance.get_dynamic_partitions("images")
+    position = {key: i for i, key in enumerate(order)}
+    known = sorted(position[k] for k in masked if k in position)
+    tag = masks[-1].storage_id
+    requests = []
+    for lo, hi in _blocks(known):
+        for start in range(lo, hi + 1, RENDER_BATCH):
+            stop = min(hi, start + RENDER_BATCH - 1)
+            requests.append(
+                _range_request(
+                    f"render:{order[start]}:{order[stop]}:{tag}",
+                    RENDER_JOB,
+                    str(multi_key(order[start], themes[0])),
+                    str(multi_key(order[stop], themes[-1])),
+                )
+            )
+    return requests
+
+
+def publish_requests(
+    composites: list[dg.EventLogRecord], themes: list[str], auto: set[int]
+) -> list[dg.RunRequest]:
+    """One shopify_media run per image and contiguous block of auto-publishing themes."""
+    ready: dict[str, list[int]] = defaultdict(list)
+    for record in composites:
+        if record.partition_key is None:
+            continue
+        image, theme = split_multi_key(record.partition_key)
+        if theme in themes and themes.index(theme) in auto:
+            ready[image].append(themes.index(theme))
+    tag = composites[-1].storage_id if composites else 0
+    requests = []
+    for image, indices in ready.items():
+        for lo, hi in _blocks(indices):
+            first, last = str(multi_key(image, themes[lo])), str(multi_key(image, themes[hi]))
+            requests.append(
+                _range_request(f"publish:{first}:{last}:{tag}", PUBLISH_JOB, first, last)
+            )
+    return requests
+
+
 @dg.sensor(
     name="chain_sensor",
     jobs=[render_job, publish_job],
@@ -53,60 +111,14 @@ def chain_sensor(
     theme_list = list(themes.all().values())
     names = [t.name for t in theme_list]
     auto = {i for i, t in enumerate(theme_list) if t.publish == "auto"}
-    requests: list[dg.RunRequest] = []
 
     masks = _new_materializations(context, "mask", int(cursor.get("mask", 0)))
-    masked = {r.partition_key for r in masks if r.partition_key is not None}
-    if masked:
-        # Images masked together are usually neighbours in the dynamic partition order (one
-        # intake batch): each contiguous block of them is one image-major range run.
-        order = context.instance.get_dynamic_partitions("images")
-        position = {key: i for i, key in enumerate(order)}
-        known = sorted(position[k] for k in masked if k in position)
-        last_mask = masks[-1].storage_id
-        for lo, hi in _blocks(known):
-            for start in range(lo, hi + 1, RENDER_BATCH):
-                end = min(hi, start + RENDER_BATCH - 1)
-                first = str(multi_key(order[start], names[0]))
-                final = str(multi_key(order[end], names[-1]))
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"render:{order[start]}:{order[end]}:{last_mask}",
-                        job_name=RENDER_JOB,
-                        tags=range_tags(first, final),
-                    )
-                )
+    composites = _new_materializations(context, "composite", int(cursor.get("composite", 0)))
+    if not masks and not composites:
+        return dg.SkipReason("no new masks or composites")
     if masks:
         cursor["mask"] = masks[-1].storage_id
-
-    composites = _new_materializations(context, "composite", int(cursor.get("composite", 0)))
-    ready: dict[str, list[int]] = defaultdict(list)
-    for record in composites:
-        if record.partition_key is None:
-            continue
-        image, theme = split_multi_key(record.partition_key)
-        if theme in names and names.index(theme) in auto:
-            ready[image].append(names.index(theme))
     if composites:
         cursor["composite"] = composites[-1].storage_id
-    last = composites[-1].storage_id if composites else 0
-    for image, indices in ready.items():
-        for lo, hi in _blocks(indices):
-            first, end = str(multi_key(image, names[lo])), str(multi_key(image, names[hi]))
-            if lo == hi:
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"publish:{first}:{last}", job_name=PUBLISH_JOB, partition_key=first
-                    )
-                )
-            else:
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"publish:{first}:{end}:{last}",
-                        job_name=PUBLISH_JOB,
-                        tags=range_tags(first, end),
-                    )
-                )
-    if not requests and not masks and not composites:
-        return dg.SkipReason("no new masks or composites")
+    requests = render_requests(context, masks, names) + publish_requests(composites, names, auto)
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
