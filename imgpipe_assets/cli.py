@@ -153,6 +153,67 @@ def mask_cmd(image: Path, output: Path) -> None:
     )
 
 
+@main.group()
+def webhook() -> None:
+    """The 3JMS webhook receiver."""
+
+
+@webhook.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=4000, show_default=True, type=int)
+@_guard
+def webhook_serve(host: str, port: int) -> None:
+    """Serve POST /webhooks/3jms/images (and /healthz, /openapi.json, /docs)."""
+    import uvicorn
+
+    from imgpipe_resources.jms.receiver import create_app
+    from imgpipe_resources.jms.settings import JmsSettings
+
+    jms = JmsSettings.from_env()
+    if not jms.webhook_secrets:
+        raise Fail("JMS_WEBHOOK_SECRET is not set: every delivery would be refused")
+    app = create_app(_settings(), jms)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)
+
+
+@webhook.command("sign")
+@click.argument("body_file", type=click.File("rb"), default="-")
+@click.option(
+    "--secret",
+    envvar="JMS_WEBHOOK_SECRET",
+    required=True,
+    help="Shared secret (default: the first of JMS_WEBHOOK_SECRET).",
+)
+@click.option("--delivery-id", default=None, help="Delivery id (default: a new UUID).")
+@click.option("--timestamp", type=int, default=None, help="Unix seconds (default: now).")
+@click.option(
+    "--curl",
+    "as_curl",
+    metavar="URL",
+    default=None,
+    help="Print a complete curl command posting the body to URL.",
+)
+@_guard
+def webhook_sign(
+    body_file: Any, secret: str, delivery_id: str | None, timestamp: int | None, as_curl: str | None
+) -> None:
+    """Print the signature headers for a body (a file, or - for stdin), for testing by hand."""
+    from imgpipe_resources.jms.signing import sign
+
+    body = body_file.read()
+    headers = sign(body, secret.split(",")[0].strip(), timestamp=timestamp, delivery_id=delivery_id)
+    if as_curl:
+        parts = " ".join(f"-H '{k}: {v}'" for k, v in headers.items())
+        quoted = body.decode().replace("'", "'\\''")
+        click.echo(
+            f"curl -sS -X POST {as_curl} -H 'Content-Type: application/json' {parts} "
+            f"--data-binary '{quoted}'"
+        )
+        return
+    for name, value in headers.items():
+        click.echo(f"{name}: {value}")
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_guard

@@ -9,19 +9,26 @@ from imgpipe_assets.assets.themed import build_themed_assets
 from imgpipe_assets.environments import resources_for
 from imgpipe_assets.jobs import mask_job, publish_job, render_job
 from imgpipe_assets.themes import load_themes
+from imgpipe_resources.jms.settings import JmsSettings
 from imgpipe_resources.settings import Settings
 from sensors.chain import chain_sensor
 from sensors.intake import intake_sensor
+from sensors.jms_poll import build_jms_poll_sensor
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything for one environment; the theme file fixes the theme partitions."""
     theme_names = list(load_themes(settings.themes_path))
+    jms = JmsSettings.from_env()
     backgrounds, composite, shopify_media = build_themed_assets(theme_names)
     return dg.Definitions(
         assets=[mask, backgrounds, composite, shopify_media],
         jobs=[mask_job, render_job, publish_job],
-        sensors=[intake_sensor, chain_sensor],
+        sensors=[
+            intake_sensor,
+            chain_sensor,
+            build_jms_poll_sensor(jms.poll_interval_s, settings.max_images_per_sku),
+        ],
         resources=resources_for(settings),
     )
 

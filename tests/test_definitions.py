@@ -25,7 +25,11 @@ def test_definitions_load_from_the_environment(
     themes = multi.get_partitions_def_for_dimension("theme").get_partition_keys()
     assert len(themes) >= 3
     assert all(specs[k].description for k in specs)
-    assert {s.name for s in loaded.sensors or []} == {"intake_sensor", "chain_sensor"}
+    assert {s.name for s in loaded.sensors or []} == {
+        "intake_sensor",
+        "chain_sensor",
+        "jms_poll_sensor",
+    }
 
 
 def test_shipped_themes_are_valid() -> None:

@@ -19,6 +19,7 @@ from imgpipe_assets.partitions import image_partitions
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import ensure_jobs, enter_stage
 from imgpipe_resources.db.models import JobStatus
+from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.keys import mask_key
 from imgpipe_resources.segmentation import SegmentationProvider
 from imgpipe_resources.storage import ObjectStore
@@ -38,10 +39,13 @@ def mask(
     storage: ObjectStore,
     segmenter: SegmentationProvider,
     themes: ThemeLibrary,
+    fetcher: ImageFetcher,
 ) -> dg.MaterializeResult:
     """Foreground mask of each source photo (8-bit PNG, same size as the photo).
 
-    Content-addressed at ``masks/{sha256}.png``: a photo is cut out once, whatever its SKU
+    Photos announced by URL are downloaded here (never in the sensor), checked against
+    their sha256 and kept at ``originals/{sku}/{sha256}.{ext}``. Content-addressed at
+    ``masks/{sha256}.png``: a photo is cut out once, whatever its SKU
     or theme, and a re-run finds the stored mask instead of paying again. Moves the image's
     jobs to SEGMENTING.
     """
@@ -53,7 +57,7 @@ def mask(
             for job in ensure_jobs(session, ref, theme_names):
                 enter_stage(job, JobStatus.SEGMENTING)
                 job.dagster_run_id = context.run_id
-        data, orig_key = source_bytes(storage, ref)
+        data, orig_key = source_bytes(storage, ref, fetcher)
         mkey = mask_key(ref.sha256)
         started = time.perf_counter()
         if storage.exists(mkey):

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imgpipe_assets.imaging.decode import sniff
+from imgpipe_assets.imaging.decode import FORMATS, sniff
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db import intake
 from imgpipe_resources.db.jobs import ImageRef, jobs_for_image
 from imgpipe_resources.errors import ChecksumMismatch, SourceMissing, UnknownImage
+from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.keys import original_key
 from imgpipe_resources.storage import ObjectStore
 
@@ -42,25 +43,40 @@ def verify_sha256(data: bytes, expected: str) -> None:
         )
 
 
-def source_bytes(storage: ObjectStore, ref: ImageRef) -> tuple[bytes, str]:
+def source_bytes(
+    storage: ObjectStore, ref: ImageRef, fetcher: ImageFetcher | None = None
+) -> tuple[bytes, str]:
     """The original photo's bytes, verified against its sha256, and its storage key.
 
-    Originals are stored content-addressed at intake (``imgpipe ingest``) or on first fetch.
+    Originals are stored content-addressed: at intake by ``imgpipe ingest``, or here on the
+    first run for photos announced by URL (3JMS), so a re-run never downloads again.
     """
     if ref.original_key and storage.exists(ref.original_key):
         data = storage.get(ref.original_key)
         verify_sha256(data, ref.sha256)
         return data, ref.original_key
+    url = ref.source_url or ""
+    if fetcher is not None and url.startswith(("http://", "https://")):
+        for ext in set(FORMATS.values()):
+            key = original_key(ref.sku, ref.sha256, ext)
+            if storage.exists(key):
+                data = storage.get(key)
+                verify_sha256(data, ref.sha256)
+                return data, key
+        data = fetcher.fetch(url)
+        verify_sha256(data, ref.sha256)
+        return data, store_original(storage, ref, data)
     raise SourceMissing(
         f"the original of {ref.sku} ({ref.sha256[:12]}) is not in storage and no fetchable "
-        f"source is known (url: {ref.source_url or 'none'})"
+        f"source is known (url: {url[:100] or 'none'})"
     )
 
 
 def store_original(storage: ObjectStore, ref: ImageRef, data: bytes) -> str:
-    verify_sha256(data, ref.sha256)
-    key = original_key(ref.sku, ref.sha256, sniff(data).ext)
-    storage.put(key, data, f"image/{sniff(data).format.lower()}")
+    """Keep a fetched photo under its content address; non-images are refused first."""
+    info = sniff(data)
+    key = original_key(ref.sku, ref.sha256, info.ext)
+    storage.put(key, data, f"image/{info.format.lower()}")
     return key
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from imgpipe_assets.assets.batch import materialize_each, preview
 from imgpipe_assets.assets.mask import mask
-from imgpipe_assets.assets.sources import decode_mask, decode_plain, image_ref, source_bytes
+from imgpipe_assets.assets.sources import decode_mask, decode_plain, image_ref, verify_sha256
 from imgpipe_assets.imaging import pipeline
 from imgpipe_assets.imaging.decode import decode_rgb
 from imgpipe_assets.imaging.encode import EXTENSIONS, thumbnail_jpeg
@@ -151,8 +151,10 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
                 raise SourceMissing(f"{key} has no recorded mask or background")
             started = time.perf_counter()
             if image_key not in decoded:
-                ref, _ = image_ref(db, image_key)
-                data, _ = source_bytes(storage, ref)
+                if job.original_key is None:
+                    raise SourceMissing(f"{key} has no recorded original")
+                data = storage.get(job.original_key)
+                verify_sha256(data, job.img_sha256)
                 decoded[image_key] = (decode_rgb(data), decode_mask(storage.get(job.mask_key)))
             rgb, alpha = decoded[image_key]
             backdrop = decode_plain(storage.get(job.background_key))

@@ -162,3 +162,9 @@ def set_meta(session: Session, key: str, value: str) -> None:
         session.add(Metadata(key=key, value=value))
     else:
         row.value = value
+
+
+def reject(session: Session, record_id: int, reason: str) -> None:
+    row = session.get(IntakeRecord, record_id)
+    if row is not None:
+        row.status, row.reason, row.partition_key = IntakeStatus.REJECTED.value, reason, None
