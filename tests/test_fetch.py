@@ -1,0 +1,174 @@
+"""Fetching photos from URLs: refusals, caps and named errors, and a batch that survives them."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from sqlalchemy import select
+
+from imgpipe_assets.definitions import build_definitions
+from imgpipe_assets.partitions import range_tags
+from imgpipe_resources.db import intake
+from imgpipe_resources.db.engine import session_scope
+from imgpipe_resources.db.models import Job
+from imgpipe_resources.fetch import (
+    FetchFailed,
+    ImageFetcher,
+    SourceTooLarge,
+    UrlRefused,
+    checked_address,
+    host_allowed,
+)
+from imgpipe_resources.settings import Settings
+from tests.servers import Reply, serve
+from tests.test_imaging import png_header_only
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    from imgpipe_assets.imaging.samples import render_sample
+
+    return render_sample("RING-0001", size=400)
+
+
+def routes(photo: bytes, port_holder: dict) -> dict:
+    def base() -> str:
+        return f"http://127.0.0.1:{port_holder['port']}"
+
+    return {
+        "/ok.jpg": lambda q, h: Reply(200, photo, {"Content-Type": "image/jpeg"}),
+        "/hop.jpg": lambda q, h: Reply(302, b"", {"Location": "/ok.jpg"}),
+        "/loop.jpg": lambda q, h: Reply(302, b"", {"Location": "/loop.jpg"}),
+        "/to-loopback": lambda q, h: Reply(302, b"", {"Location": f"{base()}/ok.jpg"}),
+        "/to-metadata": lambda q, h: Reply(
+            302, b"", {"Location": "http://169.254.169.254/latest/meta-data/"}
+        ),
+        "/big.jpg": lambda q, h: Reply(200, b"\xff" * 300_000),
+        "/unsized.jpg": lambda q, h: Reply(200, photo * 2, {"Content-Length": ""}),
+        "/truncated.jpg": lambda q, h: Reply(200, photo[: len(photo) // 3]),
+        "/bomb.png": lambda q, h: Reply(200, png_header_only(50_000, 50_000)),
+        "/text.jpg": lambda q, h: Reply(200, b"<html>not found</html>"),
+        "/gone.jpg": lambda q, h: Reply(404),
+    }
+
+
+@pytest.fixture(scope="module")
+def server(photo: bytes):  # type: ignore[no-untyped-def]
+    holder: dict = {}
+    with serve(routes(photo, holder)) as base:
+        holder["port"] = int(base.rsplit(":", 1)[1])
+        yield base
+
+
+def fetcher(allowed: tuple[str, ...] = ("localhost",)) -> ImageFetcher:
+    return ImageFetcher(allowed_hosts=list(allowed), max_bytes=200_000, timeout_s=5)
+
+
+def test_allow_listed_host_fetches_through_a_redirect(server: str, photo: bytes) -> None:
+    assert fetcher().fetch(f"{server}/hop.jpg") == photo
+
+
+def test_loopback_is_refused_without_the_allow_list(server: str) -> None:
+    with pytest.raises(UrlRefused, match="not a public address"):
+        ImageFetcher().fetch(f"{server}/ok.jpg")
+
+
+def test_redirect_to_an_unlisted_loopback_address_is_refused(server: str) -> None:
+    with pytest.raises(UrlRefused, match=r"127\.0\.0\.1"):
+        fetcher().fetch(f"{server}/to-loopback")
+
+
+def test_redirect_to_the_metadata_address_is_refused(server: str) -> None:
+    with pytest.raises(UrlRefused, match="metadata"):
+        fetcher(("localhost", "169.254.169.254")).fetch(f"{server}/to-metadata")
+
+
+@pytest.mark.parametrize("path", ["/big.jpg", "/unsized.jpg"])
+def test_byte_cap_holds_whatever_the_server_declares(server: str, path: str, photo: bytes) -> None:
+    with pytest.raises(SourceTooLarge):
+        ImageFetcher(allowed_hosts=["localhost"], max_bytes=len(photo) + 10).fetch(server + path)
+
+
+def test_redirect_loops_are_bounded(server: str) -> None:
+    with pytest.raises(FetchFailed, match="redirects"):
+        fetcher().fetch(f"{server}/loop.jpg")
+
+
+def test_http_errors_and_schemes_are_named(server: str) -> None:
+    with pytest.raises(FetchFailed, match="404"):
+        fetcher().fetch(f"{server}/gone.jpg")
+    for url in ("file:///etc/passwd", "ftp://localhost/x", "gopher://x"):
+        with pytest.raises(UrlRefused):
+            fetcher().fetch(url)
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed", "ok"),
+    [
+        ("cdn.3jms.test", [".3jms.test"], True),
+        ("3jms.test", [".3jms.test"], True),
+        ("evil3jms.test", [".3jms.test"], False),
+        ("localhost", ["localhost"], True),
+        ("LOCALHOST.", ["localhost"], True),
+        ("127.0.0.1", ["localhost"], False),
+    ],
+)
+def test_allow_list_matching(host: str, allowed: list[str], ok: bool) -> None:
+    assert host_allowed(host, allowed) is ok
+
+
+@pytest.mark.parametrize(
+    "host", ["10.0.0.8", "192.168.1.1", "172.16.0.1", "100.64.0.1", "::1", "fe80::1", "0.0.0.0"]
+)
+def test_private_addresses_are_refused(host: str) -> None:
+    with pytest.raises(UrlRefused):
+        checked_address(host, 80, allowed=False)
+
+
+def test_a_batch_of_announced_photos_survives_its_bad_members(
+    small_settings: Settings, server: str, photo: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six photos announced by URL in one mask run: each bad one fails with its own named
+    error in the jobs table, the good ones are fetched, stored and cut out."""
+    truncated = photo[: len(photo) // 3]
+    cases = [
+        ("GOOD-1", f"{server}/ok.jpg", photo, None),
+        ("META-1", f"{server}/to-metadata", photo, "URL_REFUSED"),
+        ("SHA-1", f"{server}/ok.jpg", b"other bytes", "SHA256_MISMATCH"),
+        ("TRUNC-1", f"{server}/truncated.jpg", truncated, "TRUNCATED_IMAGE"),
+        ("BOMB-1", f"{server}/bomb.png", png_header_only(50_000, 50_000), "IMAGE_TOO_LARGE"),
+        ("GOOD-2", f"{server}/hop.jpg", photo, None),
+    ]
+    keys = []
+    with session_scope(small_settings.database_url) as session:
+        for sku, url, content, _ in cases:
+            outcome = intake.record(
+                session,
+                event="image.created",
+                sku=sku,
+                sha256=hashlib.sha256(content).hexdigest(),
+                source="webhook",
+                image_url=url,
+                delivery_id=sku,
+            )
+            keys.append(outcome.partition_key)
+    monkeypatch.setenv("JMS_ALLOWED_IMAGE_HOSTS", "localhost")
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("images", keys)
+        result = defs.resolve_job_def("mask_job").execute_in_process(
+            instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
+        )
+        assert not result.success
+        assert instance.get_materialized_partitions(dg.AssetKey("mask")) == {keys[0], keys[-1]}
+    with session_scope(small_settings.database_url) as session:
+        codes = {(j.sku, j.error_code) for j in session.scalars(select(Job))}
+    for sku, _url, _content, code in cases:
+        assert (sku, code) in codes
+    stored = sorted(p.parent.name for p in Path(small_settings.home, "originals").rglob("*.jpg"))
+    # Kept: what matched its sha256 and looks like an image (the truncated photo is the
+    # evidence of its failure, and spares a download on retry); never the refused ones.
+    assert stored == ["GOOD-1", "GOOD-2", "TRUNC-1"]

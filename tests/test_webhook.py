@@ -1,0 +1,332 @@
+"""The webhook receiver: every way a delivery can be wrong, on the wire and in the table."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from imgpipe_resources.db.engine import session_scope, upgrade
+from imgpipe_resources.db.models import IntakeRecord
+from imgpipe_resources.jms.receiver import PATH, create_app
+from imgpipe_resources.jms.settings import JmsSettings
+from imgpipe_resources.jms.signing import DELIVERY, SIGNATURE, TIMESTAMP, sign
+from imgpipe_resources.settings import Settings
+from tests.conftest import make_settings
+
+SECRET = "s3cret-current"
+OLD = "s3cret-previous"
+SHA = "ab" * 32
+
+
+def jms_settings(**overrides: object) -> JmsSettings:
+    base = JmsSettings.from_env(
+        {"JMS_WEBHOOK_SECRET": f"{SECRET}, {OLD}", "JMS_WEBHOOK_MAX_BODY": "4096"}
+    )
+    return JmsSettings(**{**base.__dict__, **overrides})  # type: ignore[arg-type]
+
+
+def event(**fields: object) -> bytes:
+    payload = {
+        "event": "image.created",
+        "sku": "VWS200433868",
+        "imageUrl": "https://cdn.3jms.test/p/1.jpg",
+        "sha256": SHA,
+        "extra": {"x": 1},
+    }
+    payload.update(fields)
+    return json.dumps({k: v for k, v in payload.items() if v is not None}).encode()
+
+
+def rows(settings: Settings) -> list[IntakeRecord]:
+    with session_scope(settings.database_url) as session:
+        return list(session.scalars(select(IntakeRecord).order_by(IntakeRecord.id)))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def receiver_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    s = make_settings(tmp_path / "home", url)
+    upgrade(s.database_url)
+    return s
+
+
+@pytest.fixture
+def client(receiver_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(receiver_settings, jms_settings())) as c:
+        yield c
+
+
+def post(client: TestClient, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return client.post(PATH, content=body, headers={"Content-Type": "application/json", **headers})
+
+
+def test_valid_delivery_is_recorded_once(client: TestClient, receiver_settings: Settings) -> None:
+    body = event()
+    response = post(client, body, sign(body, SECRET, delivery_id="d-1"))
+    assert response.status_code == 202
+    assert response.json()["status"] == "accepted"
+    assert response.json()["partition_key"] == "VWS200433868~" + SHA[:12]
+    (row,) = rows(receiver_settings)
+    assert (row.delivery_id, row.source, row.status, row.image_url) == (
+        "d-1",
+        "webhook",
+        "ACCEPTED",
+        "https://cdn.3jms.test/p/1.jpg",
+    )
+    assert row.payload and row.payload["extra"] == {"x": 1}
+
+
+def test_replayed_delivery_is_acknowledged_without_a_second_record(
+    client: TestClient, receiver_settings: Settings
+) -> None:
+    body = event()
+    headers = sign(body, SECRET, delivery_id="d-1")
+    assert post(client, body, headers).status_code == 202
+    again = post(client, body, headers)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    # The same image under a new delivery id is the same intake record too.
+    assert post(client, body, sign(body, SECRET, delivery_id="d-2")).status_code == 200
+    assert len(rows(receiver_settings)) == 1
+
+
+def test_rotated_secret_is_accepted(client: TestClient, receiver_settings: Settings) -> None:
+    body = event()
+    assert post(client, body, sign(body, OLD)).status_code == 202
+    assert len(rows(receiver_settings)) == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "code"),
+    [
+        (
+            lambda b, h: (b, {k: v for k, v in h.items() if k != SIGNATURE}),
+            401,
+            "MISSING_SIGNATURE",
+        ),
+        (
+            lambda b, h: (b, {k: v for k, v in h.items() if k != TIMESTAMP}),
+            401,
+            "MISSING_SIGNATURE",
+        ),
+        (lambda b, h: (b, {k: v for k, v in h.items() if k != DELIVERY}), 401, "MISSING_SIGNATURE"),
+        (lambda b, h: (b, {**h, SIGNATURE: "sha256=" + "0" * 64}), 401, "BAD_SIGNATURE"),
+        (lambda b, h: (b, {**h, SIGNATURE: h[SIGNATURE][7:]}), 401, "BAD_SIGNATURE"),
+        (lambda b, h: (b, sign(b, "not-the-secret")), 401, "BAD_SIGNATURE"),
+        (
+            lambda b, h: (b, sign(b, SECRET, timestamp=int(time.time()) - 301)),
+            401,
+            "STALE_TIMESTAMP",
+        ),
+        (
+            lambda b, h: (b, sign(b, SECRET, timestamp=int(time.time()) + 3600)),
+            401,
+            "STALE_TIMESTAMP",
+        ),
+        (lambda b, h: (b[:-2] + bytes([b[-2] ^ 1]) + b[-1:], h), 401, "BAD_SIGNATURE"),
+        (lambda b, h: (b, {**h, TIMESTAMP: "yesterday"}), 401, "BAD_SIGNATURE"),
+    ],
+    ids=[
+        "no-signature",
+        "no-timestamp",
+        "no-delivery",
+        "wrong",
+        "no-prefix",
+        "wrong-secret",
+        "stale",
+        "future",
+        "body-changed-one-byte",
+        "timestamp-not-a-number",
+    ],
+)
+def test_bad_signatures_are_refused_and_record_nothing(
+    client: TestClient,
+    receiver_settings: Settings,
+    mutate,
+    status: int,
+    code: str,  # type: ignore[no-untyped-def]
+) -> None:
+    body = event()
+    body2, headers = mutate(body, sign(body, SECRET))
+    response = post(client, body2, headers)
+    assert (response.status_code, response.json()["error"]) == (status, code)
+    assert rows(receiver_settings) == []
+
+
+def test_oversize_body_is_refused(client: TestClient, receiver_settings: Settings) -> None:
+    body = event(padding="x" * 5000)
+    response = post(client, body, sign(body, SECRET))
+    assert (response.status_code, response.json()["error"]) == (413, "BODY_TOO_LARGE")
+    assert rows(receiver_settings) == []
+
+
+def test_malformed_json_is_refused(client: TestClient, receiver_settings: Settings) -> None:
+    body = b'{"event": "image.created", "sku": '
+    response = post(client, body, sign(body, SECRET))
+    assert (response.status_code, response.json()["error"]) == (400, "MALFORMED_JSON")
+    assert rows(receiver_settings) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"sha256": None}, "sha256"),
+        ({"sku": None}, "sku"),
+        ({"imageUrl": None}, "imageUrl"),
+        ({"sha256": "xyz"}, "sha256"),
+        ({"imageUrl": "file:///etc/passwd"}, "imageUrl"),
+        ({"event": None}, "event"),
+    ],
+)
+def test_missing_or_invalid_fields_are_named(
+    client: TestClient, receiver_settings: Settings, fields: dict, named: str
+) -> None:
+    body = event(**fields)
+    response = post(client, body, sign(body, SECRET))
+    assert response.status_code == 422
+    assert f"'{named}'" in response.json()["detail"]
+    assert rows(receiver_settings) == []
+
+
+def test_unsafe_sku_is_recorded_as_rejected(
+    client: TestClient, receiver_settings: Settings
+) -> None:
+    body = event(sku="../../etc/passwd")
+    response = post(client, body, sign(body, SECRET))
+    assert response.status_code == 422 and "INVALID_SKU" in response.json()["detail"]
+    (row,) = rows(receiver_settings)
+    assert row.status == "REJECTED" and row.partition_key is None
+
+
+def test_deleted_and_unknown_events_are_recorded_not_processed(
+    client: TestClient, receiver_settings: Settings
+) -> None:
+    for name in ("image.deleted", "image.renamed"):
+        body = event(event=name)
+        response = post(client, body, sign(body, SECRET))
+        assert response.status_code == 202 and response.json()["status"] == "ignored"
+    assert [r.status for r in rows(receiver_settings)] == ["IGNORED", "IGNORED"]
+
+
+def test_max_images_per_sku_is_enforced_with_a_reason(
+    receiver_settings: Settings,
+) -> None:
+    limited = Settings(**{**receiver_settings.__dict__, "max_images_per_sku": 1})
+    with TestClient(create_app(limited, jms_settings())) as client:
+        first = event(sha256="11" * 32)
+        second = event(sha256="22" * 32)
+        assert post(client, first, sign(first, SECRET)).status_code == 202
+        response = post(client, second, sign(second, SECRET))
+        assert response.status_code == 422 and "MAX_IMAGES_PER_SKU" in response.json()["detail"]
+
+
+def test_health_and_openapi(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"][PATH]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["required"]) == {"event", "sku", "imageUrl", "sha256"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_receiver(settings: Settings) -> Iterator[str]:
+    """The receiver under uvicorn on a real port."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, jms_settings()), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_receiver_on_a_real_port(live_receiver: str, settings: Settings) -> None:
+    body = event()
+    with httpx.Client(base_url=live_receiver, timeout=10) as http:
+        assert http.get("/healthz").status_code == 200
+        response = http.post(PATH, content=body, headers=sign(body, SECRET))
+        assert response.status_code == 202
+        assert http.post(PATH, content=body, headers={}).status_code == 401
+    assert [r.status for r in rows(settings)] == ["ACCEPTED"]
+
+
+def test_fuzzed_requests_from_the_openapi_schema_never_get_a_5xx(live_receiver: str) -> None:
+    import schemathesis
+    from hypothesis import settings as hyp_settings
+
+    schema = schemathesis.openapi.from_url(f"{live_receiver}/openapi.json")
+    failures, statuses = [], []
+
+    @given(case=schema[PATH]["POST"].as_strategy())
+    @hyp_settings(
+        max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
+    def run(case) -> None:  # type: ignore[no-untyped-def]
+        response = case.call(base_url=live_receiver)
+        statuses.append(response.status_code)
+        if response.status_code >= 500:
+            failures.append((case.body, response.status_code))
+
+    run()
+    assert failures == []
+    assert len(statuses) >= 30 and set(statuses) <= {200, 202, 400, 401, 413, 422}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    payload=st.fixed_dictionaries(
+        {},
+        optional={
+            "event": st.sampled_from(["image.created", "image.deleted"]) | st.text(max_size=70),
+            "sku": st.text(max_size=300),
+            "imageUrl": st.text(max_size=50),
+            "sha256": st.text(alphabet="0123456789abcdefABCDEF", min_size=60, max_size=66),
+            "extra": json_values,
+        },
+    )
+)
+@hsettings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+def test_signed_random_payloads_never_get_a_5xx(client: TestClient, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    response = post(client, body, sign(body, SECRET))
+    assert response.status_code in (200, 202, 400, 413, 422), response.text
