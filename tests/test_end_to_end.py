@@ -1,0 +1,153 @@
+"""The real thing: `dagster dev` (webserver + daemon), the webhook receiver on a port, a
+local image host. Signed webhooks go in; composites, outbox records and jobs rows come out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from imgpipe_resources.db.engine import session_scope, upgrade
+from imgpipe_resources.db.models import Job
+from imgpipe_resources.jms.receiver import PATH, create_app
+from imgpipe_resources.jms.settings import JmsSettings
+from imgpipe_resources.jms.signing import sign
+from imgpipe_resources.settings import Settings
+from tests.conftest import SMALL_THEMES, models_dir
+from tests.servers import Reply, serve
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "e2e-secret"
+pytestmark = pytest.mark.slow
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    themes = tmp_path / "themes.yaml"
+    themes.write_text(SMALL_THEMES)
+    (tmp_path / "dagster").mkdir()
+    (tmp_path / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return {
+        "IMGPIPE_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "IMGPIPE_THEMES": str(themes),
+        "IMGPIPE_MODELS_DIR": str(models_dir()),
+        "JMS_WEBHOOK_SECRET": SECRET,
+        "JMS_ALLOWED_IMAGE_HOSTS": "localhost",
+    }
+
+
+@pytest.fixture
+def dagster_dev(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    port = _port()
+    log = (tmp_path / "dagster-dev.log").open("w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"),
+         "-p", str(port)],
+        env={**os.environ, **env}, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (tmp_path / "dagster-dev.log").read_text()[-3000:]
+            time.sleep(1)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture
+def receiver(env: dict[str, str]) -> Iterator[str]:
+    settings = Settings.from_env(env)
+    upgrade(settings.database_url)
+    port = _port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, JmsSettings.from_env(env)),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _graphql(url: str, query: str) -> dict:
+    response = httpx.post(f"{url}/graphql", json={"query": query}, timeout=30)
+    response.raise_for_status()
+    return dict(response.json()["data"])
+
+
+def test_signed_webhooks_become_published_composites(
+    env: dict[str, str], receiver: str, dagster_dev: str, sample_photos: dict
+) -> None:
+    photo = sample_photos["WATCH-0002"].read_bytes()
+    broken = photo[: len(photo) // 3]
+    settings = Settings.from_env(env)
+    with serve({"/watch.jpg": lambda q, h: Reply(200, photo),
+                "/broken.jpg": lambda q, h: Reply(200, broken)}) as images:
+        for sku, path, data in (("WATCH-E2E", "/watch.jpg", photo),
+                                ("BROKEN-E2E", "/broken.jpg", broken)):
+            body = json.dumps({"event": "image.created", "sku": sku,
+                               "imageUrl": images + path,
+                               "sha256": hashlib.sha256(data).hexdigest()}).encode()
+            response = httpx.post(receiver + PATH, content=body, headers=sign(body, SECRET))
+            assert response.status_code == 202, response.text
+
+        deadline = time.time() + 240
+        states: dict[tuple[str, str], str] = {}
+        while time.time() < deadline:
+            with session_scope(settings.database_url) as session:
+                states = {(j.sku, j.theme): j.status for j in session.scalars(select(Job))}
+            if (states.get(("WATCH-E2E", "white")) == "DONE"
+                    and states.get(("WATCH-E2E", "marble")) == "DONE"
+                    and states.get(("BROKEN-E2E", "white")) == "FAILED"):
+                break
+            time.sleep(2)
+    assert states.get(("WATCH-E2E", "white")) == "DONE", states
+    assert states[("WATCH-E2E", "marble")] == "DONE"
+    assert states[("WATCH-E2E", "night")] == "COMPOSITING"  # awaits review
+    with session_scope(settings.database_url) as session:
+        broken_jobs = session.scalars(select(Job).where(Job.sku == "BROKEN-E2E")).all()
+        assert {j.error_code for j in broken_jobs} == {"TRUNCATED_IMAGE"}
+    home = Path(env["IMGPIPE_HOME"])
+    assert len(list((home / "outbox" / "WATCH-E2E").glob("*.json"))) == 2
+    assert sorted(p.name for p in home.glob("composites/WATCH-E2E/*/*")) == [
+        "marble.webp", "night.png", "white.jpg"]
+
+    data = _graphql(dagster_dev, """{ assetNodes { assetKey { path }
+        partitionKeysByDimension { name partitionKeys } } }""")
+    mask = next(n for n in data["assetNodes"] if n["assetKey"]["path"] == ["mask"])
+    keys = mask["partitionKeysByDimension"][0]["partitionKeys"]
+    assert sorted(k.split("~")[0] for k in keys) == ["BROKEN-E2E", "WATCH-E2E"]
