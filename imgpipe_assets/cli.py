@@ -39,7 +39,23 @@ def _guard(fn: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-@click.group()
+class OneLineErrors(click.Group):
+    """Usage errors as one line (`imgpipe: error: ...`), not a usage screen."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        try:
+            return super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.exceptions.Abort:
+            click.echo("imgpipe: aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            click.echo(f"imgpipe: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=OneLineErrors)
 def main() -> None:
     """imgpipe: product photos in, shop-ready themed images out."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -19,9 +19,10 @@ POSITION_KEY = "jms.poll.position"
 MAX_PAGES_PER_TICK = 20
 
 
-def record_page(db: JobsDatabase, items: list[dict], position: dict, max_per_sku: int) -> int:
+def record_page(
+    db: JobsDatabase, items: list[dict], position: dict, max_per_sku: int, fields: FieldMap
+) -> int:
     """Record a page's images and the new position together; returns how many were new."""
-    fields = FieldMap()
     created = 0
     with db.session() as session:
         for item in items:
@@ -82,7 +83,7 @@ def build_jms_poll_sensor(interval_s: int, max_images_per_sku: int) -> dg.Sensor
                 else:
                     since, page = newest or since, None
                     state = {"since": since, "page": None, "newest": newest}
-                created += record_page(db, result.items, state, max_images_per_sku)
+                created += record_page(db, result.items, state, max_images_per_sku, jms.fields)
                 if page is None:
                     break
         except ImgpipeError as exc:

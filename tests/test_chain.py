@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from sqlalchemy import select
 
 from imgpipe_assets.definitions import build_definitions
@@ -10,7 +11,7 @@ from imgpipe_assets.ingest import ingest_file
 from imgpipe_assets.local_run import run_chain
 from imgpipe_assets.partitions import multi_key, range_tags
 from imgpipe_assets.themes import load_themes
-from imgpipe_resources.db.engine import session_scope
+from imgpipe_resources.db.engine import session_scope, upgrade
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import LocalObjectStore
@@ -31,7 +32,18 @@ def _jobs(settings: Settings) -> dict[tuple[str, str], Job]:
         return {(j.sku, j.theme): j for j in session.scalars(select(Job))}
 
 
-def test_one_image_through_materialize(small_settings: Settings, sample_photos: dict) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def chain_settings(request: pytest.FixtureRequest, small_settings: Settings) -> Settings:
+    """The small-theme settings with the jobs database on SQLite, then on PostgreSQL."""
+    if request.param == "sqlite":
+        return small_settings
+    url = str(request.getfixturevalue("postgres_url"))
+    upgrade(url)
+    return Settings(**{**small_settings.__dict__, "database_url": url})
+
+
+def test_one_image_through_materialize(chain_settings: Settings, sample_photos: dict) -> None:
+    small_settings = chain_settings
     (key,) = _ingest(small_settings, [sample_photos["RING-0001"]])
     defs = build_definitions(small_settings)
     assets = defs.resolve_all_asset_specs()

@@ -38,6 +38,15 @@ def test_mask_writes_an_8bit_mask_the_size_of_the_input(
         assert im.mode == "L" and im.size == src.size
 
 
+def test_usage_errors_are_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        main, ["mask", str(tmp_path / "missing.jpg"), "-o", "m.png"], env=env
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("imgpipe: error:")
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_mask_of_a_non_image_is_a_one_line_error(tmp_path: Path, env: dict[str, str]) -> None:
     bad = tmp_path / "notes.jpg"
     bad.write_text("not a photo")

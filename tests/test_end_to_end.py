@@ -61,9 +61,18 @@ def dagster_dev(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     port = _port()
     log = (tmp_path / "dagster-dev.log").open("w")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(ROOT / "workspace.yaml"),
-         "-p", str(port)],
-        env={**os.environ, **env}, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "dev",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+            "-p",
+            str(port),
+        ],
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -92,8 +101,14 @@ def receiver(env: dict[str, str]) -> Iterator[str]:
     settings = Settings.from_env(env)
     upgrade(settings.database_url)
     port = _port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, JmsSettings.from_env(env)),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, JmsSettings.from_env(env)),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -115,13 +130,24 @@ def test_signed_webhooks_become_published_composites(
     photo = sample_photos["WATCH-0002"].read_bytes()
     broken = photo[: len(photo) // 3]
     settings = Settings.from_env(env)
-    with serve({"/watch.jpg": lambda q, h: Reply(200, photo),
-                "/broken.jpg": lambda q, h: Reply(200, broken)}) as images:
-        for sku, path, data in (("WATCH-E2E", "/watch.jpg", photo),
-                                ("BROKEN-E2E", "/broken.jpg", broken)):
-            body = json.dumps({"event": "image.created", "sku": sku,
-                               "imageUrl": images + path,
-                               "sha256": hashlib.sha256(data).hexdigest()}).encode()
+    with serve(
+        {
+            "/watch.jpg": lambda q, h: Reply(200, photo),
+            "/broken.jpg": lambda q, h: Reply(200, broken),
+        }
+    ) as images:
+        for sku, path, data in (
+            ("WATCH-E2E", "/watch.jpg", photo),
+            ("BROKEN-E2E", "/broken.jpg", broken),
+        ):
+            body = json.dumps(
+                {
+                    "event": "image.created",
+                    "sku": sku,
+                    "imageUrl": images + path,
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+            ).encode()
             response = httpx.post(receiver + PATH, content=body, headers=sign(body, SECRET))
             assert response.status_code == 202, response.text
 
@@ -130,9 +156,11 @@ def test_signed_webhooks_become_published_composites(
         while time.time() < deadline:
             with session_scope(settings.database_url) as session:
                 states = {(j.sku, j.theme): j.status for j in session.scalars(select(Job))}
-            if (states.get(("WATCH-E2E", "white")) == "DONE"
-                    and states.get(("WATCH-E2E", "marble")) == "DONE"
-                    and states.get(("BROKEN-E2E", "white")) == "FAILED"):
+            if (
+                states.get(("WATCH-E2E", "white")) == "DONE"
+                and states.get(("WATCH-E2E", "marble")) == "DONE"
+                and states.get(("BROKEN-E2E", "white")) == "FAILED"
+            ):
                 break
             time.sleep(2)
     assert states.get(("WATCH-E2E", "white")) == "DONE", states
@@ -144,10 +172,16 @@ def test_signed_webhooks_become_published_composites(
     home = Path(env["IMGPIPE_HOME"])
     assert len(list((home / "outbox" / "WATCH-E2E").glob("*.json"))) == 2
     assert sorted(p.name for p in home.glob("composites/WATCH-E2E/*/*")) == [
-        "marble.webp", "night.png", "white.jpg"]
+        "marble.webp",
+        "night.png",
+        "white.jpg",
+    ]
 
-    data = _graphql(dagster_dev, """{ assetNodes { assetKey { path }
-        partitionKeysByDimension { name partitionKeys } } }""")
+    data = _graphql(
+        dagster_dev,
+        """{ assetNodes { assetKey { path }
+        partitionKeysByDimension { name partitionKeys } } }""",
+    )
     mask = next(n for n in data["assetNodes"] if n["assetKey"]["path"] == ["mask"])
     keys = mask["partitionKeysByDimension"][0]["partitionKeys"]
     assert sorted(k.split("~")[0] for k in keys) == ["BROKEN-E2E", "WATCH-E2E"]

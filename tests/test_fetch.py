@@ -140,6 +140,7 @@ def test_a_batch_of_announced_photos_survives_its_bad_members(
         ("SHA-1", f"{server}/ok.jpg", b"other bytes", "SHA256_MISMATCH"),
         ("TRUNC-1", f"{server}/truncated.jpg", truncated, "TRUNCATED_IMAGE"),
         ("BOMB-1", f"{server}/bomb.png", png_header_only(50_000, 50_000), "IMAGE_TOO_LARGE"),
+        ("TEXT-1", f"{server}/text.jpg", b"<html>not found</html>", "NOT_AN_IMAGE"),
         ("GOOD-2", f"{server}/hop.jpg", photo, None),
     ]
     keys = []
@@ -168,6 +169,7 @@ def test_a_batch_of_announced_photos_survives_its_bad_members(
         codes = {(j.sku, j.error_code) for j in session.scalars(select(Job))}
     for sku, _url, _content, code in cases:
         assert (sku, code) in codes
+    assert len(cases) == 7
     stored = sorted(p.parent.name for p in Path(small_settings.home, "originals").rglob("*.jpg"))
     # Kept: what matched its sha256 and looks like an image (the truncated photo is the
     # evidence of its failure, and spares a download on retry); never the refused ones.

@@ -11,6 +11,7 @@ import httpx
 from pydantic import Field
 
 from imgpipe_resources.errors import ImgpipeError
+from imgpipe_resources.jms.payload import FieldMap
 
 
 class JmsUnavailable(ImgpipeError):
@@ -39,6 +40,9 @@ class JmsClient(dg.ConfigurableResource):
     items_field: str = "images"
     next_field: str = "next"
     updated_field: str = "updatedAt"
+    sku_field: str = "sku"
+    image_url_field: str = "imageUrl"
+    sha256_field: str = "sha256"
     timeout_s: float = 10.0
     max_attempts: int = 3
     backoff_s: float = 0.5
@@ -46,6 +50,12 @@ class JmsClient(dg.ConfigurableResource):
     @property
     def enabled(self) -> bool:
         return bool(self.base_url)
+
+    @property
+    def fields(self) -> FieldMap:
+        return FieldMap(
+            sku=self.sku_field, image_url=self.image_url_field, sha256=self.sha256_field
+        )
 
     def fetch_page(self, since: str | None, page: str | None) -> Page:
         if not self.base_url:
