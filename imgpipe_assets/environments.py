@@ -1,31 +1,80 @@
 """Which implementation of each resource an environment uses.
 
-``local`` (the default) needs no account and no network: local files, the offline
-segmenter, a dry-run Shopify outbox and SQLite (or any IMGPIPE_DATABASE_URL).
+``IMGPIPE_ENV=local`` (the default) needs no account and no network: local files, the
+offline segmenter, a dry-run Shopify outbox and SQLite (or any IMGPIPE_DATABASE_URL).
+``IMGPIPE_ENV=prod`` switches storage to S3. Each provider can also be switched alone:
+``IMGPIPE_STORAGE=local|s3``.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from imgpipe_resources.database import JobsDatabase
+from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.jms.client import JmsClient
 from imgpipe_resources.jms.settings import JmsSettings
 from imgpipe_resources.publishing import ShopifyOutbox
+from imgpipe_resources.s3 import S3ObjectStore
 from imgpipe_resources.segmentation import LocalSegmenter
 from imgpipe_resources.settings import Settings
-from imgpipe_resources.storage import LocalObjectStore
+from imgpipe_resources.storage import LocalObjectStore, ObjectStore
 from imgpipe_resources.themes import ThemeLibrary
 
 
-def resources_for(settings: Settings) -> dict[str, Any]:
-    jms = JmsSettings.from_env()
+class ConfigurationError(ImgpipeError):
+    code = "CONFIGURATION"
+
+
+def _choice(env: Mapping[str, str], name: str, prod: str, local: str, allowed: set[str]) -> str:
+    deployment = env.get("IMGPIPE_ENV") or "local"
+    if deployment not in ("local", "prod"):
+        raise ConfigurationError(f"IMGPIPE_ENV must be local or prod, not {deployment!r}")
+    value = env.get(name) or (prod if deployment == "prod" else local)
+    if value not in allowed:
+        raise ConfigurationError(f"{name} must be one of {sorted(allowed)}, not {value!r}")
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str) -> Any:
+    # A secret stays an environment reference: the UI shows its name, never its value.
+    return dg.EnvVar(name) if env.get(name) else None
+
+
+def storage_for(settings: Settings, env: Mapping[str, str] | None = None) -> ObjectStore:
+    env = os.environ if env is None else env
+    if _choice(env, "IMGPIPE_STORAGE", "s3", "local", {"local", "s3"}) == "local":
+        return LocalObjectStore(root=str(settings.home))
+    bucket = env.get("S3_BUCKET")
+    if not bucket:
+        raise ConfigurationError("S3_BUCKET is required when storage is s3")
+    s3 = S3Resource(
+        region_name=env.get("AWS_REGION") or None,
+        endpoint_url=env.get("S3_ENDPOINT_URL") or None,
+        aws_access_key_id=_secret(env, "AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=_secret(env, "AWS_SECRET_ACCESS_KEY"),
+    )
+    return S3ObjectStore(
+        s3=s3,
+        bucket=bucket,
+        prefix=env.get("S3_PREFIX") or "",
+        cdn_base_url=env.get("S3_CDN_BASE_URL") or None,
+        presign_expiry_s=int(env.get("S3_PRESIGN_EXPIRY") or 3600),
+    )
+
+
+def resources_for(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    env = os.environ if env is None else env
+    jms = JmsSettings.from_env(env)
     return {
         "db": JobsDatabase(url=settings.database_url),
-        "storage": LocalObjectStore(root=str(settings.home)),
+        "storage": storage_for(settings, env),
         "segmenter": LocalSegmenter(models_dir=str(settings.models_dir)),
         "publisher": ShopifyOutbox(outbox_dir=str(settings.home / "outbox")),
         "themes": ThemeLibrary(path=str(settings.themes_path)),
@@ -33,7 +82,6 @@ def resources_for(settings: Settings) -> dict[str, Any]:
         "jms": JmsClient(
             base_url=jms.base_url,
             images_path=jms.images_path,
-            # A secret stays an environment reference: the UI shows its name, never its value.
-            api_token=dg.EnvVar("JMS_API_TOKEN") if jms.api_token else None,
+            api_token=_secret(env, "JMS_API_TOKEN"),
         ),
     }

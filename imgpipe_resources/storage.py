@@ -44,6 +44,10 @@ class ObjectStore(dg.ConfigurableResource, ABC):
     @abstractmethod
     def delete(self, key: str) -> None: ...
 
+    @abstractmethod
+    def location(self, key: str) -> str:
+        """Where the object is, for a person to read (a path or an s3:// address)."""
+
 
 class LocalObjectStore(ObjectStore):
     """Files under one directory, with the same key layout S3 uses."""
@@ -93,3 +97,6 @@ class LocalObjectStore(ObjectStore):
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def location(self, key: str) -> str:
+        return str(self._path(key))
