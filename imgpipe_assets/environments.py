@@ -2,8 +2,8 @@
 
 ``IMGPIPE_ENV=local`` (the default) needs no account and no network: local files, the
 offline segmenter, a dry-run Shopify outbox and SQLite (or any IMGPIPE_DATABASE_URL).
-``IMGPIPE_ENV=prod`` switches storage to S3. Each provider can also be switched alone:
-``IMGPIPE_STORAGE=local|s3``.
+``IMGPIPE_ENV=prod`` switches storage to S3 and cut-outs to Replicate. Each provider can also
+be switched alone: ``IMGPIPE_STORAGE=local|s3``, ``IMGPIPE_SEGMENTER=local|replicate``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,14 @@ from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.jms.client import JmsClient
 from imgpipe_resources.jms.settings import JmsSettings
 from imgpipe_resources.publishing import ShopifyOutbox
+from imgpipe_resources.replicate_models import ReplicateModels
 from imgpipe_resources.s3 import S3ObjectStore
-from imgpipe_resources.segmentation import LocalSegmenter
+from imgpipe_resources.segmentation import (
+    DEFAULT_CUTOUT_MODEL,
+    LocalSegmenter,
+    ReplicateSegmenter,
+    SegmentationProvider,
+)
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import LocalObjectStore, ObjectStore
 from imgpipe_resources.themes import ThemeLibrary
@@ -69,13 +75,36 @@ def storage_for(settings: Settings, env: Mapping[str, str] | None = None) -> Obj
     )
 
 
+def replicate_for(env: Mapping[str, str]) -> ReplicateModels:
+    budget = env.get("REPLICATE_DAILY_BUDGET_USD")
+    return ReplicateModels(
+        api_token=_secret(env, "REPLICATE_API_TOKEN"),
+        base_url=env.get("REPLICATE_BASE_URL") or None,
+        timeout_s=float(env.get("JOB_TIMEOUT") or 300),
+        price_per_second_usd=float(env.get("REPLICATE_PRICE_PER_SECOND") or 0.000225),
+        price_per_run_usd=float(env.get("REPLICATE_PRICE_PER_RUN") or 0.0),
+        daily_budget_usd=float(budget) if budget else None,
+    )
+
+
+def segmenter_for(settings: Settings, env: Mapping[str, str] | None = None) -> SegmentationProvider:
+    env = os.environ if env is None else env
+    if _choice(env, "IMGPIPE_SEGMENTER", "replicate", "local", {"local", "replicate"}) == "local":
+        return LocalSegmenter(models_dir=str(settings.models_dir))
+    return ReplicateSegmenter(
+        replicate=replicate_for(env),
+        model_ref=env.get("REPLICATE_SEGMENTATION_MODEL") or DEFAULT_CUTOUT_MODEL,
+        parallel=int(env.get("REPLICATE_CONCURRENCY") or 8),
+    )
+
+
 def resources_for(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     env = os.environ if env is None else env
     jms = JmsSettings.from_env(env)
     return {
         "db": JobsDatabase(url=settings.database_url),
         "storage": storage_for(settings, env),
-        "segmenter": LocalSegmenter(models_dir=str(settings.models_dir)),
+        "segmenter": segmenter_for(settings, env),
         "publisher": ShopifyOutbox(outbox_dir=str(settings.home / "outbox")),
         "themes": ThemeLibrary(path=str(settings.themes_path)),
         "fetcher": ImageFetcher(allowed_hosts=list(jms.allowed_image_hosts)),

@@ -1,30 +1,56 @@
-"""Cut-out providers: the offline model by default."""
+"""Cut-out providers: the offline model by default, or a Replicate model."""
 
 from __future__ import annotations
 
+import base64
+import io
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import numpy as np
+from PIL import Image
 from pydantic import Field
 
-from imgpipe_assets.imaging.pipeline import Cutout, cut_out
+from imgpipe_assets.imaging.decode import decode_rgba
+from imgpipe_assets.imaging.pipeline import Cutout, cut_out, cutout_from_alpha
 from imgpipe_assets.imaging.segment import load_segmenter
+from imgpipe_resources.db.predictions import Ledger, Work
+from imgpipe_resources.replicate_models import PredictionFailed, ReplicateModels, output_bytes
+
+# 851 Labs' background remover, pinned: a model's input schema changes between versions.
+DEFAULT_CUTOUT_MODEL = (
+    "851-labs/background-remover:a029dff38972b5fda4ec5d75d7d1cd25aeff621d2cf4946a41055d7db66b80bc"
+)
+
+
+@dataclass(frozen=True)
+class CutoutRequest:
+    """What a provider may need besides the bytes: who the photo is, where it can be read
+    from (a presigned URL), and the ledger that keeps paid work from being paid twice."""
+
+    sku: str
+    sha256: str
+    source_uri: str | None
+    ledger: Ledger
 
 
 class SegmentationProvider(dg.ConfigurableResource, ABC):
     """Turns a source photo into a cut-out (mask plus measurements)."""
 
     @abstractmethod
-    def cut_out(self, data: bytes) -> Cutout: ...
+    def cut_out(self, data: bytes, request: CutoutRequest) -> Cutout: ...
 
     @property
     @abstractmethod
     def model(self) -> str: ...
 
     @property
-    def cost_per_image_usd(self) -> float:
-        return 0.0
+    def concurrency(self) -> int:
+        """Cut-outs one step works on at once (remote models hide their latency)."""
+        return 1
 
 
 class LocalSegmenter(SegmentationProvider):
@@ -37,9 +63,74 @@ class LocalSegmenter(SegmentationProvider):
     models_dir: str = Field(description="Directory holding u2netp.onnx (imgpipe models fetch)")
     allow_fallback: bool = True
 
-    def cut_out(self, data: bytes) -> Cutout:
+    def cut_out(self, data: bytes, request: CutoutRequest) -> Cutout:
         return cut_out(data, load_segmenter(Path(self.models_dir), self.allow_fallback))
 
     @property
     def model(self) -> str:
         return load_segmenter(Path(self.models_dir), self.allow_fallback).name
+
+
+class ReplicateSegmenter(SegmentationProvider):
+    """A background-removal model on Replicate (pinned version), paid once per photo.
+
+    The model's output is a cut-out PNG; its alpha channel becomes the mask. The photo goes
+    to Replicate as its presigned storage URL, or inline as a data URI where the store has
+    no public URL (local files).
+    """
+
+    replicate: ReplicateModels
+    model_ref: str = Field(
+        default=DEFAULT_CUTOUT_MODEL,
+        description="REPLICATE_SEGMENTATION_MODEL (owner/name:version)",
+    )
+    image_input: str = "image"
+    extra_input: dict[str, Any] = Field(default_factory=dict)
+    parallel: int = Field(default=8, description="REPLICATE_CONCURRENCY: cut-outs at once")
+
+    @property
+    def model(self) -> str:
+        return self.model_ref
+
+    @property
+    def concurrency(self) -> int:
+        return self.parallel
+
+    def cut_out(self, data: bytes, request: CutoutRequest) -> Cutout:
+        rgb, own_alpha = decode_rgba(data)
+        if own_alpha is not None:  # already cut out: nothing to pay for
+            return cutout_from_alpha(rgb, own_alpha.astype(np.float32) / 255.0, "source-alpha")
+        source = request.source_uri
+        if not source or not source.startswith("https://"):
+            source = f"data:{_mime(data)};base64,{base64.b64encode(data).decode()}"
+        work = Work(
+            key=f"mask:{request.sha256}:{self.model_ref}",
+            stage="mask",
+            model=self.model_ref,
+            sku=request.sku,
+            sha256=request.sha256,
+        )
+        outcome = self.replicate.run(
+            work, {self.image_input: source, **self.extra_input}, request.ledger
+        )
+        alpha = _alpha_of(output_bytes(outcome.output), rgb.shape[1], rgb.shape[0])
+        return cutout_from_alpha(
+            rgb, alpha, self.model_ref, outcome.cost_usd, outcome.prediction_id
+        )
+
+
+def _mime(data: bytes) -> str:
+    return "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+
+
+def _alpha_of(png: bytes, width: int, height: int) -> np.ndarray:
+    """The alpha of a provider's cut-out, at the source photo's size."""
+    try:
+        with Image.open(io.BytesIO(png)) as im:
+            im.load()
+            alpha = im.getchannel("A") if "A" in im.getbands() else im.convert("L")
+    except (OSError, ValueError) as exc:
+        raise PredictionFailed(f"the model's output is not a readable image: {exc}") from None
+    if alpha.size != (width, height):
+        alpha = alpha.resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(alpha, dtype=np.float32) / 255.0

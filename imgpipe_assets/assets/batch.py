@@ -13,6 +13,7 @@ import base64
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dagster as dg
@@ -35,28 +36,41 @@ def _plain(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool)}
 
 
+def _attempt(context: dg.AssetExecutionContext, work: Work, key: str) -> tuple[str, Any]:
+    started = time.perf_counter()
+    try:
+        metadata = work(key)
+    except ImgpipeError as exc:
+        return "failed", (exc.code, exc.message)
+    except Exception as exc:  # a bug in one partition must not sink the others
+        context.log.exception(f"partition {key} failed unexpectedly")
+        return "failed", ("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+    metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
+    return "ok", metadata
+
+
 def materialize_each(
     context: dg.AssetExecutionContext,
     work: Work,
     on_error: OnError,
+    workers: int = 1,
 ) -> dg.MaterializeResult:
+    """Run ``work`` for every partition of the run, ``workers`` at a time (remote calls wait
+    in parallel; local CPU work keeps 1), and report each partition's own outcome."""
     keys: Sequence[str] = context.partition_keys
     results: dict[str, dict[str, Any]] = {}
     failures: dict[str, tuple[str, str]] = {}
-    for key in keys:
-        started = time.perf_counter()
-        try:
-            metadata = work(key)
-        except ImgpipeError as exc:
-            failures[key] = (exc.code, exc.message)
-        except Exception as exc:  # a bug in one partition must not sink the others
-            context.log.exception(f"partition {key} failed unexpectedly")
-            failures[key] = ("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-        else:
-            metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
-            results[key] = metadata
+    if workers > 1 and len(keys) > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(keys))) as pool:
+            outcomes = list(pool.map(lambda k: _attempt(context, work, k), keys))
+    else:
+        outcomes = [_attempt(context, work, k) for k in keys]
+    for key, (kind, value) in zip(keys, outcomes, strict=True):
+        if kind == "ok":
+            results[key] = value
             continue
-        code, message = failures[key]
+        failures[key] = value
+        code, message = value
         context.log.error(f"partition {key} failed: {code}: {message}")
         try:
             on_error(key, code, message)

@@ -1,6 +1,7 @@
 """The ``mask`` asset: one cut-out per source image, shared by every theme."""
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
@@ -19,9 +20,10 @@ from imgpipe_assets.partitions import image_partitions
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import ensure_jobs, enter_stage
 from imgpipe_resources.db.models import JobStatus
+from imgpipe_resources.db.predictions import Ledger
 from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.keys import mask_key
-from imgpipe_resources.segmentation import SegmentationProvider
+from imgpipe_resources.segmentation import CutoutRequest, SegmentationProvider
 from imgpipe_resources.storage import ObjectStore
 from imgpipe_resources.themes import ThemeLibrary
 
@@ -32,6 +34,9 @@ from imgpipe_resources.themes import ThemeLibrary
     group_name="imgpipe",
     kinds={"python", "onnx"},
     code_version="1",
+    # Remote models are rate-limited and paid: `dagster instance concurrency set replicate N`
+    # caps how many mask steps run at once across all runs.
+    pool="replicate",
 )
 def mask(
     context: dg.AssetExecutionContext,
@@ -50,6 +55,7 @@ def mask(
     jobs to SEGMENTING.
     """
     theme_names = list(themes.all())
+    ledger = Ledger(db.url)
 
     def work(key: str) -> dict[str, Any]:
         ref, _payload = image_ref(db, key)
@@ -65,20 +71,32 @@ def mask(
             png = storage.get(mkey)
             alpha = decode_mask(png)
             coverage, bbox, touches = measure(alpha)
-            model, cached, size = "stored", True, len(png)
+            model, cached, size, cost, prediction = "stored", True, len(png), 0.0, None
             thumb = thumbnail_jpeg(np.clip(alpha * 255, 0, 255).astype(np.uint8))
             width, height = alpha.shape[1], alpha.shape[0]
         else:
-            cut = segmenter.cut_out(data)
+            uri = storage.uri(orig_key)
+            request = CutoutRequest(
+                ref.sku, ref.sha256, uri if uri.startswith("https://") else None, ledger
+            )
+            cut = segmenter.cut_out(data, request)
             stored = storage.put(mkey, cut.mask_png, "image/png")
             coverage, bbox, touches, model = cut.coverage, cut.bbox, cut.touches_edge, cut.model
-            cached, size = stored.cached, stored.size
+            cached, size, cost, prediction = (
+                stored.cached,
+                stored.size,
+                cut.cost_usd,
+                cut.prediction_id,
+            )
             thumb = thumbnail_jpeg(on_grey(cut.rgb, cut.alpha))
             width, height = cut.width, cut.height
         with db.session() as session:
-            for job in ensure_jobs(session, ref, theme_names):
+            jobs = ensure_jobs(session, ref, theme_names)
+            for job in jobs:
                 job.mask_key = mkey
                 job.original_key = orig_key
+                # The image's one cut-out is shared by its themes: so is its cost.
+                job.cost_usd += Decimal(str(round(cost / len(jobs), 6)))
         return {
             "storage_key": mkey,
             "uri": dg.MetadataValue.url(storage.uri(mkey)),
@@ -92,11 +110,16 @@ def mask(
             "subject_bbox": dg.MetadataValue.json(list(bbox)),
             "touches_edge": touches,
             "model": model,
-            "cost_usd": 0.0,
+            "provider": type(segmenter).__name__,
+            "prediction_id": prediction or "",
+            "cost_usd": round(cost, 6),
             "segment_seconds": round(time.perf_counter() - started, 3),
             "preview": preview(thumb, "cut-out"),
         }
 
     return materialize_each(
-        context, work, lambda key, code, msg: record_image_failure(db, key, code, msg)
+        context,
+        work,
+        lambda key, code, msg: record_image_failure(db, key, code, msg),
+        workers=segmenter.concurrency,
     )

@@ -30,6 +30,8 @@ class Cutout:
     width: int
     height: int
     model: str
+    cost_usd: float = 0.0
+    prediction_id: str | None = None
 
 
 def measure(alpha: np.ndarray) -> tuple[float, tuple[int, int, int, int], bool]:
@@ -48,9 +50,18 @@ def cut_out(data: bytes, segmenter: Segmenter, max_pixels: int = MAX_PIXELS) -> 
     """Decode and segment; an image that already has transparency keeps its own alpha."""
     rgb, own_alpha = decode_rgba(data, max_pixels)
     if own_alpha is not None:
-        alpha, model = own_alpha.astype(np.float32) / 255.0, "source-alpha"
-    else:
-        alpha, model = segmenter.predict(rgb), segmenter.name
+        return cutout_from_alpha(rgb, own_alpha.astype(np.float32) / 255.0, "source-alpha")
+    return cutout_from_alpha(rgb, segmenter.predict(rgb), segmenter.name)
+
+
+def cutout_from_alpha(
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    model: str,
+    cost_usd: float = 0.0,
+    prediction_id: str | None = None,
+) -> Cutout:
+    """Measure and encode a cut-out whose alpha came from anywhere (model, file, provider)."""
     coverage, bbox, touches = measure(alpha)
     return Cutout(
         rgb=rgb,
@@ -62,6 +73,8 @@ def cut_out(data: bytes, segmenter: Segmenter, max_pixels: int = MAX_PIXELS) -> 
         width=rgb.shape[1],
         height=rgb.shape[0],
         model=model,
+        cost_usd=cost_usd,
+        prediction_id=prediction_id,
     )
 
 

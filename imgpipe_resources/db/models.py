@@ -139,3 +139,28 @@ class IntakeRecord(Base):
     partition_key: Mapped[str | None] = mapped_column(String(100))
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Prediction(Base):
+    """A remote prediction (Replicate), recorded as soon as it exists: the proof of payment."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        Index("ix_predictions_work_key", "work_key", "created_at"),
+        Index("ix_predictions_created_at", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    work_key: Mapped[str] = mapped_column(String(255))  # what was asked: stage, input, model
+    stage: Mapped[str] = mapped_column(String(32))
+    sku: Mapped[str | None] = mapped_column(String(64))
+    img_sha256: Mapped[str | None] = mapped_column(String(64))
+    theme: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    output_key: Mapped[str | None] = mapped_column(String(512))
+    predict_time_s: Mapped[float | None] = mapped_column()
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(12, 6), default=Decimal("0"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,257 @@
+"""A local HTTP server that speaks Replicate's prediction API, with fault injection.
+
+Create (``POST /v1/predictions`` with a version, or ``/v1/models/{owner}/{name}/predictions``),
+get, cancel, ``Prefer: wait``, the statuses, ``metrics.predict_time``, and outputs as
+``data:`` URIs: a cut-out PNG whose alpha separates the photo from its border colour.
+Faults: 429 with Retry-After and 500 on creation, 503 on reads, failed and slow predictions.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from imgpipe_assets.imaging.segment import BorderColour
+
+
+@dataclass
+class Faults:
+    throttle: float = 0.0  # share of creations answered 429
+    create_error: float = 0.0  # share of creations answered 500 (nothing created)
+    read_error: float = 0.0  # share of reads answered 503 (the client retries those)
+    failed: float = 0.0  # share of predictions that end "failed"
+    slow: float = 0.0  # share of predictions that take `slow_factor` x the latency
+    slow_factor: float = 10.0
+    retry_after: str = "1"
+    seed: int = 0
+
+
+@dataclass
+class _Prediction:
+    id: str
+    model: str
+    version: str
+    input: dict[str, Any]
+    created: float
+    done_at: float
+    fails: bool
+    canceled: bool = False
+    output: str | None = None
+
+
+@dataclass
+class Stats:
+    creates: Counter[str] = field(default_factory=Counter)  # per input image sha256: paid
+    throttled: int = 0
+    create_errors: int = 0
+    read_errors: int = 0
+    cancels: int = 0
+
+
+def _cutout(image: str) -> str:
+    if image.startswith("data:"):
+        data = base64.b64decode(image.split(",", 1)[1])
+    else:
+        data = httpx.get(image, timeout=30).content
+    with Image.open(io.BytesIO(data)) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    alpha = (BorderColour().predict(rgb) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(buf, "PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+class FakeReplicate:
+    def __init__(self, latency_s: float = 0.2, faults: Faults | None = None) -> None:
+        self.latency_s = latency_s
+        self.faults = faults or Faults()
+        self.stats = Stats()
+        self._random = random.Random(self.faults.seed)
+        self._lock = threading.Lock()
+        self._predictions: dict[str, _Prediction] = {}
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> FakeReplicate:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _roll(self, share: float) -> bool:
+        with self._lock:
+            return self._random.random() < share
+
+    def _view(self, p: _Prediction) -> dict[str, Any]:
+        now = time.time()
+        if p.canceled:
+            status = "canceled"
+        elif now < p.created + min(0.05, self.latency_s):
+            status = "starting"
+        elif now < p.done_at:
+            status = "processing"
+        else:
+            status = "failed" if p.fails else "succeeded"
+        if status == "succeeded" and p.output is None:
+            p.output = _cutout(str(p.input.get("image", "")))
+        done = status in ("succeeded", "failed", "canceled")
+        return {
+            "id": p.id,
+            "model": p.model,
+            "version": p.version,
+            "status": status,
+            "input": {k: (v[:64] if isinstance(v, str) else v) for k, v in p.input.items()},
+            "output": p.output if status == "succeeded" else None,
+            "error": "CUDA out of memory (injected)" if status == "failed" else None,
+            "logs": "",
+            "data_removed": False,
+            "metrics": {"predict_time": round(p.done_at - p.created, 3)} if done else {},
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(p.created)),
+            "started_at": None,
+            "completed_at": None,
+            "urls": {
+                "get": f"{self.url}/v1/predictions/{p.id}",
+                "cancel": f"{self.url}/v1/predictions/{p.id}/cancel",
+            },
+        }
+
+    def _create(
+        self, model: str, version: str, body: dict[str, Any], prefer: str
+    ) -> tuple[int, dict, dict]:
+        extra = set(body) - {"version", "input", "webhook", "webhook_events_filter", "stream"}
+        if extra:
+            return 422, {"detail": f"unknown fields: {sorted(extra)}", "status": 422}, {}
+        if self._roll(self.faults.throttle):
+            self.stats.throttled += 1
+            return (
+                429,
+                {
+                    "title": "Request was throttled",
+                    "status": 429,
+                    "detail": "Request was throttled. Your rate limit resets in ~1s.",
+                },
+                {"Retry-After": self.faults.retry_after},
+            )
+        if self._roll(self.faults.create_error):
+            self.stats.create_errors += 1
+            return 500, {"title": "Internal Server Error", "status": 500, "detail": "injected"}, {}
+        inputs = dict(body.get("input") or {})
+        latency = self.latency_s * (self.faults.slow_factor if self._roll(self.faults.slow) else 1)
+        now = time.time()
+        p = _Prediction(
+            uuid.uuid4().hex[:20],
+            model,
+            version,
+            inputs,
+            now,
+            now + latency,
+            self._roll(self.faults.failed),
+        )
+        with self._lock:
+            self._predictions[p.id] = p
+            self.stats.creates[hashlib.sha256(str(inputs.get("image")).encode()).hexdigest()] += 1
+        if prefer.startswith("wait"):
+            hold = float(prefer.split("=", 1)[1]) if "=" in prefer else 60.0
+            time.sleep(max(0.0, min(p.done_at - time.time(), hold)))
+        return 201, self._view(p), {}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _authorised(self) -> bool:
+                if not (self.headers.get("Authorization") or "").startswith("Bearer "):
+                    self._send(
+                        401,
+                        {
+                            "title": "Unauthenticated",
+                            "status": 401,
+                            "detail": "You did not pass an authentication token",
+                        },
+                    )
+                    return False
+                return True
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b"{}"
+                if not self._authorised():
+                    return
+                parts = self.path.strip("/").split("/")
+                prefer = self.headers.get("Prefer") or ""
+                if parts == ["v1", "predictions"]:
+                    body = json.loads(raw or b"{}")
+                    self._send(*fake._create("", str(body.get("version")), body, prefer))
+                elif (
+                    len(parts) == 5 and parts[:2] == ["v1", "models"] and parts[4] == "predictions"
+                ):
+                    body = json.loads(raw or b"{}")
+                    self._send(*fake._create(f"{parts[2]}/{parts[3]}", "", body, prefer))
+                elif (
+                    len(parts) == 4 and parts[:2] == ["v1", "predictions"] and parts[3] == "cancel"
+                ):
+                    p = fake._predictions.get(parts[2])
+                    if p is None:
+                        self._send(404, {"detail": "Not found", "status": 404})
+                        return
+                    fake.stats.cancels += 1
+                    if time.time() < p.done_at:
+                        p.canceled = True
+                    self._send(200, fake._view(p))
+                else:
+                    self._send(404, {"detail": "Not found", "status": 404})
+
+            def do_GET(self) -> None:
+                if not self._authorised():
+                    return
+                parts = self.path.strip("/").split("/")
+                if len(parts) == 3 and parts[:2] == ["v1", "predictions"]:
+                    if fake._roll(fake.faults.read_error):
+                        fake.stats.read_errors += 1
+                        self._send(503, {"detail": "injected", "status": 503}, {"Retry-After": "0"})
+                        return
+                    p = fake._predictions.get(parts[2])
+                    if p is None:
+                        self._send(404, {"detail": "Not found", "status": 404})
+                        return
+                    self._send(200, fake._view(p))
+                else:
+                    self._send(404, {"detail": "Not found", "status": 404})
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler

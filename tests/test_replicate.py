@@ -1,0 +1,215 @@
+"""Cut-outs on Replicate: the real `replicate` client against a local server speaking its API."""
+
+from __future__ import annotations
+
+import hashlib
+
+import dagster as dg
+import pytest
+from sqlalchemy import func, select
+
+from imgpipe_assets.definitions import build_definitions
+from imgpipe_assets.ingest import ingest_file
+from imgpipe_assets.partitions import range_tags
+from imgpipe_resources.db.engine import session_scope
+from imgpipe_resources.db.models import Job, Prediction
+from imgpipe_resources.db.predictions import Ledger, Work
+from imgpipe_resources.fakes.replicate_server import FakeReplicate, Faults
+from imgpipe_resources.replicate_models import ReplicateModels
+from imgpipe_resources.segmentation import CutoutRequest, ReplicateSegmenter
+from imgpipe_resources.settings import Settings
+from imgpipe_resources.storage import LocalObjectStore
+
+MODEL = "851-labs/background-remover:" + "a0" * 32
+
+
+def models(fake: FakeReplicate, **kw: object) -> ReplicateModels:
+    params: dict = {
+        "api_token": "r8_test",
+        "base_url": fake.url,
+        "poll_interval_s": 0.05,
+        "backoff_s": 0.05,
+        "wait_s": 1,
+        "price_per_second_usd": 0.001,
+    }
+    params.update(kw)
+    return ReplicateModels(**params)
+
+
+def request(settings: Settings, data: bytes, sku: str = "SKU-1") -> CutoutRequest:
+    return CutoutRequest(sku, hashlib.sha256(data).hexdigest(), None, Ledger(settings.database_url))
+
+
+def predictions(settings: Settings) -> list[Prediction]:
+    with session_scope(settings.database_url) as session:
+        return list(session.scalars(select(Prediction).order_by(Prediction.created_at)))
+
+
+def test_cut_out_through_the_real_client(small_settings: Settings, sample_photos: dict) -> None:
+    data = sample_photos["WATCH-0002"].read_bytes()
+    with FakeReplicate(latency_s=0.3) as fake:
+        seg = ReplicateSegmenter(replicate=models(fake), model_ref=MODEL)
+        cut = seg.cut_out(data, request(small_settings, data))
+    assert (cut.width, cut.height) == (600, 600)
+    assert 0.05 < cut.coverage < 0.6 and cut.model == MODEL
+    (row,) = predictions(small_settings)
+    assert (row.id, row.status, row.stage) == (cut.prediction_id, "succeeded", "mask")
+    assert row.predict_time_s and row.predict_time_s >= 0.3
+    assert float(row.cost_usd) == pytest.approx(row.predict_time_s * 0.001, abs=1e-6)
+    assert cut.cost_usd == pytest.approx(float(row.cost_usd), abs=1e-6)
+
+
+def test_an_unfinished_prediction_is_resumed_not_paid_again(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    """A run crashed after creating a prediction: the re-run waits on the same one."""
+    data = sample_photos["RING-0001"].read_bytes()
+    with FakeReplicate(latency_s=1.0) as fake:
+        m = models(fake, wait_s=1)
+        req = request(small_settings, data)
+        work = Work(key=f"mask:{req.sha256}:{MODEL}", stage="mask", model=MODEL)
+        import base64
+
+        uri = "data:image/jpeg;base64," + base64.b64encode(data).decode()
+        started = m.client().predictions.create(version=MODEL.split(":")[1], input={"image": uri})
+        req.ledger.started(work, started.id, started.status)  # ...and then the run died
+        cut = ReplicateSegmenter(replicate=m, model_ref=MODEL).cut_out(data, req)
+        assert cut.prediction_id == started.id
+        assert sum(fake.stats.creates.values()) == 1
+        # Once succeeded, its output is collected again rather than paid for again.
+        again = ReplicateSegmenter(replicate=m, model_ref=MODEL).cut_out(data, req)
+        assert again.prediction_id == started.id and again.cost_usd == 0
+        assert sum(fake.stats.creates.values()) == 1
+
+
+def test_timeouts_cancel_the_prediction(small_settings: Settings, sample_photos: dict) -> None:
+    from imgpipe_resources.replicate_models import PredictionTimeout
+
+    data = sample_photos["RING-0001"].read_bytes()
+    with FakeReplicate(latency_s=5.0) as fake:
+        seg = ReplicateSegmenter(replicate=models(fake, timeout_s=0.5, wait_s=1), model_ref=MODEL)
+        with pytest.raises(PredictionTimeout, match="cancelled"):
+            seg.cut_out(data, request(small_settings, data))
+        assert fake.stats.cancels == 1
+    assert [p.status for p in predictions(small_settings)] == ["canceled"]
+
+
+def test_throttled_creation_is_retried_after_retry_after(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    data = sample_photos["PENDANT-0003"].read_bytes()
+    with FakeReplicate(latency_s=0.1, faults=Faults(throttle=0.6, retry_after="0", seed=3)) as fake:
+        seg = ReplicateSegmenter(replicate=models(fake, create_attempts=20), model_ref=MODEL)
+        cut = seg.cut_out(data, request(small_settings, data))
+        assert fake.stats.throttled > 0
+        assert sum(fake.stats.creates.values()) == 1
+    assert cut.prediction_id
+
+
+def test_refusals_are_named_errors(small_settings: Settings, sample_photos: dict) -> None:
+    from imgpipe_resources.replicate_models import PredictionFailed
+
+    data = sample_photos["PENDANT-0003"].read_bytes()
+    with FakeReplicate(latency_s=0.1) as fake:
+        seg = ReplicateSegmenter(replicate=models(fake, api_token=None), model_ref=MODEL)
+        with pytest.raises(PredictionFailed, match="401"):
+            seg.cut_out(data, request(small_settings, data))
+
+
+def _chain_env(fake: FakeReplicate, monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
+    monkeypatch.setenv("IMGPIPE_SEGMENTER", "replicate")
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_test")
+    monkeypatch.setenv("REPLICATE_BASE_URL", fake.url)
+    monkeypatch.setenv("REPLICATE_PRICE_PER_SECOND", "0.001")
+    for k, v in extra.items():
+        monkeypatch.setenv(k, v)
+
+
+def _ingest_many(settings: Settings, sample_photos: dict, n: int) -> list[str]:
+    from imgpipe_assets.imaging.samples import render_sample
+
+    store = LocalObjectStore(root=str(settings.home))
+    folder = settings.home.parent / "many"
+    folder.mkdir(exist_ok=True)
+    keys = []
+    skus = list(sample_photos)
+    for i in range(n):
+        path = folder / f"ITEM-{i:03d}.jpg"
+        path.write_bytes(render_sample(skus[i % 3], size=320, seed=i))
+        result = ingest_file(settings, store, path)
+        assert result.partition_key
+        keys.append(result.partition_key)
+    return keys
+
+
+def _fast_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The mask asset builds its provider from the environment; keep polling and backoff short.
+    original = ReplicateModels.__init__
+
+    def patched(self: ReplicateModels, **data: object) -> None:
+        data.setdefault("poll_interval_s", 0.05)
+        data.setdefault("backoff_s", 0.05)
+        data.setdefault("wait_s", 1)
+        original(self, **data)
+
+    monkeypatch.setattr(ReplicateModels, "__init__", patched)
+
+
+def test_every_image_finishes_under_injected_faults_and_pays_once(
+    small_settings: Settings, sample_photos: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faults = Faults(
+        throttle=0.2, create_error=0.2, read_error=0.2, failed=0.2, retry_after="0", seed=7
+    )
+    with FakeReplicate(latency_s=1.3, faults=faults) as fake:  # outlasts Prefer: wait=1
+        _chain_env(fake, monkeypatch, REPLICATE_CONCURRENCY="4")
+        _fast_models(monkeypatch)
+        keys = _ingest_many(small_settings, sample_photos, 12)
+        defs = build_definitions(small_settings)
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("images", keys)
+            for _ in range(2):  # one re-run of every partition
+                result = defs.resolve_job_def("mask_job").execute_in_process(
+                    instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
+                )
+                assert result.success, [e.message for e in result.all_events if e.is_failure]
+        assert fake.stats.throttled and fake.stats.create_errors and fake.stats.read_errors
+        paid = sum(fake.stats.creates.values())
+    rows = predictions(small_settings)
+    assert len(rows) == paid  # every paid prediction is in the ledger
+    by_work: dict[str, list[str]] = {}
+    for row in rows:
+        by_work.setdefault(row.work_key, []).append(row.status)
+    assert len(by_work) == 12
+    for statuses in by_work.values():
+        assert statuses.count("succeeded") == 1
+        assert len(statuses) == 1 + statuses.count("failed")
+    with session_scope(small_settings.database_url) as session:
+        job_cost = session.scalar(select(func.sum(Job.cost_usd)))
+        ledger_cost = session.scalar(select(func.sum(Prediction.cost_usd)))
+    assert float(job_cost) == pytest.approx(float(ledger_cost), abs=1e-4)
+
+
+def test_daily_budget_refuses_new_predictions_only(
+    small_settings: Settings, sample_photos: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeReplicate(latency_s=0.3) as fake:
+        _chain_env(fake, monkeypatch, REPLICATE_DAILY_BUDGET_USD="0.0002")
+        _fast_models(monkeypatch)
+        keys = _ingest_many(small_settings, sample_photos, 3)
+        defs = build_definitions(small_settings)
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("images", keys)
+            job = defs.resolve_job_def("mask_job")
+            first = job.execute_in_process(instance=instance, partition_key=keys[0])
+            assert first.success
+            rest = job.execute_in_process(
+                instance=instance, tags=range_tags(keys[1], keys[2]), raise_on_error=False
+            )
+            assert not rest.success
+            # Already-paid work still completes.
+            assert job.execute_in_process(instance=instance, partition_key=keys[0]).success
+        assert sum(fake.stats.creates.values()) == 1
+    with session_scope(small_settings.database_url) as session:
+        codes = {j.error_code for j in session.scalars(select(Job).where(Job.sku != "ITEM-000"))}
+    assert codes == {"BUDGET_EXCEEDED"}
