@@ -82,11 +82,13 @@ def test_prod_environment_selects_s3_by_configuration_alone(
     tmp_path,
     sample_photos: dict,  # type: ignore[no-untyped-def]
 ) -> None:
-    """IMGPIPE_ENV=prod + S3 settings: the demo's whole chain writes every stage to the bucket."""
+    """IMGPIPE_ENV=prod pointed at moto and the fake Replicate server: the demo's whole chain
+    cuts out on "Replicate" and writes every stage to the bucket."""
     from click.testing import CliRunner
 
     from imgpipe_assets.cli import main
     from imgpipe_assets.environments import ConfigurationError, storage_for
+    from imgpipe_resources.fakes.replicate_server import FakeReplicate
     from tests.conftest import SMALL_THEMES, make_settings, models_dir
 
     boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **CREDS).create_bucket(
@@ -113,9 +115,12 @@ def test_prod_environment_selects_s3_by_configuration_alone(
     with pytest.raises(ConfigurationError, match="IMGPIPE_STORAGE"):
         storage_for(settings, {"IMGPIPE_STORAGE": "ftp"})
 
-    result = CliRunner().invoke(
-        main, ["demo", str(sample_photos["RING-0001"])], env=env, catch_exceptions=False
-    )
+    with FakeReplicate(latency_s=0.2) as fake:
+        env = {**env, "REPLICATE_BASE_URL": fake.url, "REPLICATE_API_TOKEN": "r8_test"}
+        result = CliRunner().invoke(
+            main, ["demo", str(sample_photos["RING-0001"])], env=env, catch_exceptions=False
+        )
+        assert sum(fake.stats.creates.values()) == 1  # the cut-out was made "on Replicate"
     assert result.exit_code == 0, result.output
     assert "s3://prod-bucket/composites/RING-0001/" in result.output
     listed = boto3.client(
