@@ -88,7 +88,7 @@ class ReplicateModels(dg.ConfigurableResource):
     base_url: str | None = Field(default=None, description="REPLICATE_BASE_URL")
     timeout_s: float = Field(default=300.0, description="JOB_TIMEOUT: cancel after this")
     wait_s: int = Field(default=10, description="Prefer: wait=N on creation (1-60)")
-    poll_interval_s: float = 0.5
+    poll_interval_s: float = 0.25
     create_attempts: int = 6
     backoff_s: float = 1.0
     max_retry_after_s: float = 60.0

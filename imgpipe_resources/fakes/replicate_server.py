@@ -255,3 +255,19 @@ class FakeReplicate:
                 pass
 
         return Handler
+
+
+def main() -> None:
+    """Serve the fake in its own process: `python -m imgpipe_resources.fakes.replicate_server`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=2.0)
+    args = parser.parse_args()
+    fake = FakeReplicate(latency_s=args.latency)
+    print(fake.url, flush=True)  # noqa: T201 - the parent process reads the URL from here
+    fake._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
