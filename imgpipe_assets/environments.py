@@ -2,8 +2,9 @@
 
 ``IMGPIPE_ENV=local`` (the default) needs no account and no network: local files, the
 offline segmenter, a dry-run Shopify outbox and SQLite (or any IMGPIPE_DATABASE_URL).
-``IMGPIPE_ENV=prod`` switches storage to S3 and cut-outs to Replicate. Each provider can also
-be switched alone: ``IMGPIPE_STORAGE=local|s3``, ``IMGPIPE_SEGMENTER=local|replicate``.
+``IMGPIPE_ENV=prod`` switches storage to S3, and cut-outs and generative backgrounds to
+Replicate. Each provider can also be switched alone: ``IMGPIPE_STORAGE=local|s3``,
+``IMGPIPE_SEGMENTER=local|replicate``, ``IMGPIPE_BACKGROUNDS=none|replicate``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from typing import Any
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from imgpipe_resources.backgrounds import (
+    BackgroundGenerator,
+    NoBackgroundGenerator,
+    ReplicateBackgrounds,
+)
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.fetch import ImageFetcher
@@ -98,6 +104,13 @@ def segmenter_for(settings: Settings, env: Mapping[str, str] | None = None) -> S
     )
 
 
+def generator_for(env: Mapping[str, str] | None = None) -> BackgroundGenerator:
+    env = os.environ if env is None else env
+    if _choice(env, "IMGPIPE_BACKGROUNDS", "replicate", "none", {"none", "replicate"}) == "none":
+        return NoBackgroundGenerator()
+    return ReplicateBackgrounds(replicate=replicate_for(env))
+
+
 def resources_for(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     env = os.environ if env is None else env
     jms = JmsSettings.from_env(env)
@@ -105,6 +118,7 @@ def resources_for(settings: Settings, env: Mapping[str, str] | None = None) -> d
         "db": JobsDatabase(url=settings.database_url),
         "storage": storage_for(settings, env),
         "segmenter": segmenter_for(settings, env),
+        "generator": generator_for(env),
         "publisher": ShopifyOutbox(outbox_dir=str(settings.home / "outbox")),
         "themes": ThemeLibrary(path=str(settings.themes_path)),
         "fetcher": ImageFetcher(allowed_hosts=list(jms.allowed_image_hosts)),

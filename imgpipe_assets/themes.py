@@ -37,6 +37,10 @@ class Theme:
         return Frame(self.canvas[0], self.canvas[1], self.padding, self.align)
 
     @property
+    def generative(self) -> bool:
+        return self.background.get("style") == "generative"
+
+    @property
     def seed(self) -> int:
         return int(self.background.get("seed", 0))
 
@@ -60,8 +64,12 @@ def _theme(name: str, raw: dict[str, Any]) -> Theme:
     if not _NAME_RE.match(name):
         raise InvalidThemeFile(f"{where}: names use a-z, 0-9, '-' and '_' (max 63)")
     background = dict(raw.get("background") or {})
-    if background.get("style", "solid") not in STYLES:
-        raise InvalidThemeFile(f"{where}: background.style must be one of {STYLES}")
+    if background.get("style", "solid") not in (*STYLES, "generative"):
+        raise InvalidThemeFile(
+            f"{where}: background.style must be one of {(*STYLES, 'generative')}"
+        )
+    if background.get("style") == "generative" and not background.get("prompt"):
+        raise InvalidThemeFile(f"{where}: a generative background needs background.prompt")
     canvas = tuple(int(v) for v in raw.get("canvas", (2048, 2048)))
     if len(canvas) != 2 or not all(64 <= v <= 4472 for v in canvas):
         raise InvalidThemeFile(f"{where}: canvas must be [width, height], each 64-4472")

@@ -69,8 +69,9 @@ def mask_key(sha256: str) -> str:
     return check_storage_key(f"masks/{validate_sha256(sha256)}.png")
 
 
-def cutout_key(sha256: str) -> str:
-    return check_storage_key(f"cutouts/{validate_sha256(sha256)}.png")
+def cutout_key(sha256: str, framing: str) -> str:
+    """The cut-out framed on a theme's canvas (what a generative background is painted around)."""
+    return check_storage_key(f"cutouts/{validate_sha256(sha256)}/{framing}.png")
 
 
 def background_key(theme: str, fingerprint: str, ext: str = "png") -> str:

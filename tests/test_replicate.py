@@ -213,3 +213,81 @@ def test_daily_budget_refuses_new_predictions_only(
     with session_scope(small_settings.database_url) as session:
         codes = {j.error_code for j in session.scalars(select(Job).where(Job.sku != "ITEM-000"))}
     assert codes == {"BUDGET_EXCEEDED"}
+
+
+GENERATIVE_THEME = """
+  garden:
+    background:
+      style: generative
+      model: "bria/generate-background:{version}"
+      prompt: "on a mossy stone in a sunlit garden"
+      negative_prompt: "text, watermark"
+      seed: 42
+    canvas: [256, 256]
+    output: {{format: jpeg}}
+    publish: auto
+"""
+
+
+def test_generative_theme_paints_once_per_image_and_keeps_the_product(
+    small_settings: Settings, sample_photos: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from imgpipe_assets.partitions import multi_key
+    from tests.conftest import SMALL_THEMES
+
+    themes = small_settings.themes_path
+    themes.write_text(SMALL_THEMES + GENERATIVE_THEME.format(version="b" * 64))
+    with FakeReplicate(latency_s=0.2) as fake:
+        _chain_env(fake, monkeypatch, IMGPIPE_BACKGROUNDS="replicate")
+        _fast_models(monkeypatch)
+        (key,) = _ingest_many(small_settings, sample_photos, 1)
+        defs = build_definitions(small_settings)
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("images", [key])
+            job = defs.resolve_job_def("mask_job")
+            assert job.execute_in_process(instance=instance, partition_key=key).success
+            render = defs.resolve_job_def("render_job")
+            tags = range_tags(str(multi_key(key, "white")), str(multi_key(key, "garden")))
+            for _ in range(2):  # the re-run reuses the stored background
+                result = render.execute_in_process(instance=instance, tags=tags)
+                assert result.success
+        paid = sorted(fake.stats.creates.values())
+        assert paid == [1, 1]  # one cut-out, one generated background: never again
+    with session_scope(small_settings.database_url) as session:
+        garden = session.scalars(select(Job).where(Job.theme == "garden")).one()
+        stages = {p.stage for p in session.scalars(select(Prediction))}
+    assert stages == {"mask", "background"}
+    assert garden.background_key and garden.background_key.startswith("backgrounds/garden/")
+    assert float(garden.cost_usd) > 0
+    composite = np.asarray(Image.open(small_settings.home / garden.composite_key))
+    assert composite.shape == (256, 256, 3)
+    # The generated scene is a gradient with no product: the product comes from the photo.
+    assert composite.std() > 10
+
+
+def test_generative_theme_without_a_provider_is_a_named_error(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    from imgpipe_assets.partitions import multi_key
+    from tests.conftest import SMALL_THEMES
+
+    small_settings.themes_path.write_text(SMALL_THEMES + GENERATIVE_THEME.format(version="b" * 64))
+    (key,) = _ingest_many(small_settings, sample_photos, 1)
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("images", [key])
+        assert (
+            defs.resolve_job_def("mask_job")
+            .execute_in_process(instance=instance, partition_key=key)
+            .success
+        )
+        result = defs.resolve_job_def("render_job").execute_in_process(
+            instance=instance, partition_key=str(multi_key(key, "garden")), raise_on_error=False
+        )
+        assert not result.success
+    with session_scope(small_settings.database_url) as session:
+        garden = session.scalars(select(Job).where(Job.theme == "garden")).one()
+    assert (garden.status, garden.error_code) == ("FAILED", "GENERATIVE_UNAVAILABLE")

@@ -6,23 +6,29 @@ Built by a factory because the theme dimension comes from the theme file.
 import io
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
+import numpy as np
 from PIL import Image
 
 from imgpipe_assets.assets.batch import materialize_each, preview
 from imgpipe_assets.assets.mask import mask
 from imgpipe_assets.assets.sources import decode_mask, decode_plain, image_ref, verify_sha256
 from imgpipe_assets.imaging import pipeline
+from imgpipe_assets.imaging.compose import framed_cutout
 from imgpipe_assets.imaging.decode import decode_rgb
 from imgpipe_assets.imaging.encode import EXTENSIONS, thumbnail_jpeg
 from imgpipe_assets.partitions import IMAGE, image_theme_partitions, split_multi_key
+from imgpipe_assets.themes import Theme
+from imgpipe_resources.backgrounds import BackgroundGenerator, GenerationRequest
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import ensure_jobs, enter_stage, fail, finish, get_job
 from imgpipe_resources.db.models import Job, JobStatus
+from imgpipe_resources.db.predictions import Ledger
 from imgpipe_resources.errors import SourceMissing
-from imgpipe_resources.keys import background_key, composite_key
+from imgpipe_resources.keys import background_key, composite_key, cutout_key
 from imgpipe_resources.publishing import MediaRequest, Publisher
 from imgpipe_resources.storage import ObjectStore
 from imgpipe_resources.themes import ThemeLibrary
@@ -77,24 +83,31 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
         group_name="imgpipe",
         kinds={"python"},
         code_version="1",
+        pool="replicate",  # generative themes call Replicate
     )
     def backgrounds(
         context: dg.AssetExecutionContext,
         db: JobsDatabase,
         storage: ObjectStore,
         themes: ThemeLibrary,
+        generator: BackgroundGenerator,
     ) -> dg.MaterializeResult:
         """The theme's background for each image, at the theme's canvas size.
 
         Procedural themes render the same background for every image, so it is stored once
-        per theme version at ``backgrounds/{theme}/{fingerprint}.png`` and reused. Moves the
-        job to BG_GENERATING.
+        per theme version at ``backgrounds/{theme}/{fingerprint}.png`` and reused.
+        Generative themes have a model paint a scene around the framed cut-out, once per
+        image and theme version, at ``backgrounds/{theme}/{sha256}-{fingerprint}.png``.
+        Moves the job to BG_GENERATING.
         """
+        ledger = Ledger(db.url)
 
         def work(key: str) -> dict[str, Any]:
             _image, theme_name = split_multi_key(key)
             theme = themes.get(theme_name)
-            _enter(db, key, JobStatus.BG_GENERATING, context.run_id)
+            job = _enter(db, key, JobStatus.BG_GENERATING, context.run_id)
+            if theme.generative:
+                return _generate(job, theme, key)
             bkey = background_key(theme.name, theme.background_fingerprint())
             if storage.exists(bkey):
                 cached, size, thumb = True, None, None
@@ -119,7 +132,57 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
                 metadata["preview"] = preview(thumb, theme.name)
             return metadata
 
-        return materialize_each(context, work, lambda k, c, m: _fail(db, k, c, m))
+        def _generate(job: Job, theme: Theme, key: str) -> dict[str, Any]:
+            fingerprint = theme.background_fingerprint()
+            bkey = background_key(theme.name, f"{job.img_sha256}-{fingerprint}")
+            cost, prediction, model = 0.0, "", "stored"
+            if not storage.exists(bkey):
+                if job.original_key is None or job.mask_key is None:
+                    raise SourceMissing(f"{key} has no recorded original or mask")
+                rgb = decode_rgb(storage.get(job.original_key))
+                framed = framed_cutout(rgb, decode_mask(storage.get(job.mask_key)), theme.frame)
+                fkey = cutout_key(job.img_sha256, f"{theme.name}-{fingerprint}")
+                storage.put(fkey, framed, "image/png")
+                uri = storage.uri(fkey)
+                made = generator.generate(
+                    GenerationRequest(
+                        job.sku,
+                        job.img_sha256,
+                        theme.name,
+                        fingerprint,
+                        framed,
+                        uri if uri.startswith("https://") else None,
+                        theme.background,
+                        ledger,
+                    )
+                )
+                backdrop = decode_plain(made.image)
+                if backdrop.shape[:2] != (theme.canvas[1], theme.canvas[0]):
+                    backdrop = np.asarray(
+                        Image.fromarray(backdrop).resize(theme.canvas, Image.Resampling.LANCZOS)
+                    )
+                storage.put(bkey, _png(backdrop), "image/png")
+                cost, prediction, model = made.cost_usd, made.prediction_id, made.model
+            _record(db, key, background_key=bkey, cost_usd=job.cost_usd + Decimal(str(cost)))
+            return {
+                "storage_key": bkey,
+                "uri": dg.MetadataValue.url(storage.uri(bkey)),
+                "status": "cached" if model == "stored" else "created",
+                "theme": theme.name,
+                "style": "generative",
+                "canvas": f"{theme.canvas[0]}x{theme.canvas[1]}",
+                "provider": type(generator).__name__,
+                "model": model,
+                "prediction_id": prediction,
+                "cost_usd": round(cost, 6),
+            }
+
+        return materialize_each(
+            context,
+            work,
+            lambda k, c, m: _fail(db, k, c, m),
+            workers=4 if any(t.generative for t in themes.all().values()) else 1,
+        )
 
     @dg.asset(
         partitions_def=partitions,

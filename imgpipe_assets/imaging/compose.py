@@ -168,3 +168,18 @@ def composite(
 def cutout_rgba(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     a8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return np.dstack([rgb, a8])
+
+
+def framed_cutout(rgb: np.ndarray, alpha: np.ndarray, frame: Frame) -> bytes:
+    """The subject placed on a transparent canvas exactly where ``composite`` will put it."""
+    import io
+
+    fg, a, (x, y) = place(rgb, alpha, frame)
+    canvas = np.zeros((frame.canvas_h, frame.canvas_w, 4), np.uint8)
+    h, w = a.shape
+    region = canvas[max(0, y) : y + h, max(0, x) : x + w]
+    region[..., :3] = np.clip(fg[: region.shape[0], : region.shape[1]] + 0.5, 0, 255)
+    region[..., 3] = np.clip(a[: region.shape[0], : region.shape[1]] * 255 + 0.5, 0, 255)
+    buf = io.BytesIO()
+    Image.fromarray(canvas, "RGBA").save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()

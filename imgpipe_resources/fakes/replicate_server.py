@@ -75,6 +75,24 @@ def _cutout(image: str) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _scene(image: str, seed: int) -> str:
+    """A 'generated' scene the size of the input: a seeded two-colour gradient."""
+    data = (
+        base64.b64decode(image.split(",", 1)[1])
+        if image.startswith("data:")
+        else (httpx.get(image, timeout=30).content)
+    )
+    with Image.open(io.BytesIO(data)) as im:
+        width, height = im.size
+    rng = np.random.default_rng(seed)
+    top, bottom = rng.integers(40, 230, 3), rng.integers(40, 230, 3)
+    t = np.linspace(0.0, 1.0, height)[:, None, None]
+    scene = np.broadcast_to(top * (1 - t) + bottom * t, (height, width, 3)).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(scene).save(buf, "PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
 class FakeReplicate:
     def __init__(self, latency_s: float = 0.2, faults: Faults | None = None) -> None:
         self.latency_s = latency_s
@@ -114,7 +132,9 @@ class FakeReplicate:
         else:
             status = "failed" if p.fails else "succeeded"
         if status == "succeeded" and p.output is None:
-            p.output = _cutout(str(p.input.get("image", "")))
+            prompt = p.input.get("bg_prompt") or p.input.get("prompt")
+            image = str(p.input.get("image", ""))
+            p.output = _scene(image, int(p.input.get("seed") or 0)) if prompt else _cutout(image)
         done = status in ("succeeded", "failed", "canceled")
         return {
             "id": p.id,
