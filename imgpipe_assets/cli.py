@@ -238,16 +238,27 @@ def webhook_sign(
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--jobs",
+    "recent",
+    type=int,
+    default=0,
+    metavar="N",
+    help="Also list the N most recently updated jobs with their cost.",
+)
 @_guard
-def status(as_json: bool) -> None:
+def status(as_json: bool, recent: int) -> None:
     """Jobs by state, failures by error code, and cost."""
     from imgpipe_resources.db.engine import session_scope
-    from imgpipe_resources.db.jobs import summary
+    from imgpipe_resources.db.jobs import recent_jobs, summary
 
     settings = _settings()
     _check_db(settings)
     with session_scope(settings.database_url) as session:
         report = summary(session)
+        rows = recent_jobs(session, recent) if recent else []
+    if rows:
+        report["recent_jobs"] = rows
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -91,10 +91,27 @@ def test_ingest_folder_form_uses_file_names_as_skus(
     assert result.output.count("ACCEPTED") == len(sample_photos)
 
 
-def test_status_reports_counts(env: dict[str, str]) -> None:
+def test_status_reports_counts_and_costs(env: dict[str, str]) -> None:
+    from decimal import Decimal
+
+    from imgpipe_resources.db.engine import session_scope
+    from imgpipe_resources.db.jobs import ImageRef, ensure_jobs, fail
+    from imgpipe_resources.settings import Settings
+
     run(["db", "upgrade"], env)
     result = run(["status", "--json"], env)
     assert result.exit_code == 0 and '"jobs": 0' in result.output
+    settings = Settings.from_env(env)
+    with session_scope(settings.database_url) as session:
+        a, b = ensure_jobs(
+            session, ImageRef("A~" + "ab" * 6, "A", "ab" * 32, None, None), ["white", "marble"]
+        )
+        a.cost_usd = Decimal("0.0125")
+        fail(b, "TRUNCATED_IMAGE", "image data is incomplete")
+    result = run(["status", "--jobs", "5"], env)
+    assert result.exit_code == 0
+    assert "TRUNCATED_IMAGE" in result.output and "total: $0.0125" in result.output
+    assert "$0.0125" in result.output.split("total:")[1]
 
 
 def _wheel(tmp_path: Path, payload: bytes) -> Path:

@@ -180,3 +180,21 @@ def summary(session: Session) -> dict[str, Any]:
         "cost_usd_today": float(cost_today or 0),
         "jobs": int(sum(by_status.values())),
     }
+
+
+def recent_jobs(session: Session, limit: int) -> list[dict[str, Any]]:
+    """The most recently updated jobs, newest first, as plain values."""
+    rows = session.scalars(select(Job).order_by(Job.updated_at.desc()).limit(limit))
+    return [
+        {
+            "sku": j.sku,
+            "sha256": j.img_sha256,
+            "theme": j.theme,
+            "status": j.status,
+            "cost_usd": float(j.cost_usd or 0),
+            "attempts": j.attempts,
+            "error_code": j.error_code,
+            "updated_at": j.updated_at.isoformat(),
+        }
+        for j in rows
+    ]
