@@ -260,6 +260,10 @@ def test_generative_theme_paints_once_per_image_and_keeps_the_product(
         garden = session.scalars(select(Job).where(Job.theme == "garden")).one()
         stages = {p.stage for p in session.scalars(select(Prediction))}
     assert stages == {"mask", "background"}
+    with session_scope(small_settings.database_url) as session:
+        keys = {p.stage: p.output_key for p in session.scalars(select(Prediction))}
+    assert keys["mask"] and keys["mask"].startswith("masks/")
+    assert keys["background"] == garden.background_key
     assert garden.background_key and garden.background_key.startswith("backgrounds/garden/")
     assert float(garden.cost_usd) > 0
     composite = np.asarray(Image.open(small_settings.home / garden.composite_key))

@@ -81,6 +81,8 @@ def mask(
             )
             cut = segmenter.cut_out(data, request)
             stored = storage.put(mkey, cut.mask_png, "image/png")
+            if cut.prediction_id:
+                ledger.stored(cut.prediction_id, mkey)
             coverage, bbox, touches, model = cut.coverage, cut.bbox, cut.touches_edge, cut.model
             cached, size, cost, prediction = (
                 stored.cached,

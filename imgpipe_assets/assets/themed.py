@@ -162,6 +162,7 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
                         Image.fromarray(backdrop).resize(theme.canvas, Image.Resampling.LANCZOS)
                     )
                 storage.put(bkey, _png(backdrop), "image/png")
+                ledger.stored(made.prediction_id, bkey)
                 cost, prediction, model = made.cost_usd, made.prediction_id, made.model
             _record(db, key, background_key=bkey, cost_usd=job.cost_usd + Decimal(str(cost)))
             return {

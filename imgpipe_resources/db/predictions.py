@@ -79,6 +79,13 @@ class Ledger:
             row.error = error
             row.completed_at = datetime.now(UTC)
 
+    def stored(self, prediction_id: str, output_key: str) -> None:
+        """Where the prediction's output now lives in our storage (Replicate drops it)."""
+        with session_scope(self.url) as session:
+            row = session.get(Prediction, prediction_id)
+            if row is not None:
+                row.output_key = output_key
+
     def spent_today(self) -> float:
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         with session_scope(self.url) as session:
