@@ -44,38 +44,30 @@ def test_old_schema_is_refused_with_the_upgrade_command(database_url: str) -> No
         check_schema(database_url)
 
 
+def _job(status: str = "QUEUED") -> Job:
+    return Job(
+        sku="A",
+        img_sha256=SHA,
+        theme="t",
+        partition_key="A~x",
+        status=status,
+        cost_usd=Decimal(0),
+        attempts=0,
+    )
+
+
 def test_jobs_are_unique_per_sku_image_theme(database_url: str) -> None:
     upgrade(database_url)
     with pytest.raises(IntegrityError), session_scope(database_url) as session:
         for _ in range(2):
-            session.add(
-                Job(
-                    sku="A",
-                    img_sha256=SHA,
-                    theme="t",
-                    partition_key="A~x",
-                    status="QUEUED",
-                    cost_usd=Decimal(0),
-                    attempts=0,
-                )
-            )
+            session.add(_job())
             session.flush()
 
 
 def test_status_outside_the_state_machine_is_refused_by_the_database(database_url: str) -> None:
     upgrade(database_url)
     with pytest.raises(IntegrityError), session_scope(database_url) as session:
-        session.add(
-            Job(
-                sku="A",
-                img_sha256=SHA,
-                theme="t",
-                partition_key="A~x",
-                status="BOGUS",
-                cost_usd=Decimal(0),
-                attempts=0,
-            )
-        )
+        session.add(_job("BOGUS"))
         session.flush()
 
 
