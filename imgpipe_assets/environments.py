@@ -2,9 +2,10 @@
 
 ``IMGPIPE_ENV=local`` (the default) needs no account and no network: local files, the
 offline segmenter, a dry-run Shopify outbox and SQLite (or any IMGPIPE_DATABASE_URL).
-``IMGPIPE_ENV=prod`` switches storage to S3, and cut-outs and generative backgrounds to
-Replicate. Each provider can also be switched alone: ``IMGPIPE_STORAGE=local|s3``,
-``IMGPIPE_SEGMENTER=local|replicate``, ``IMGPIPE_BACKGROUNDS=none|replicate``.
+``IMGPIPE_ENV=prod`` switches storage to S3, cut-outs and generative backgrounds to
+Replicate, and publishing to Shopify. Each provider can also be switched alone:
+``IMGPIPE_STORAGE=local|s3``, ``IMGPIPE_SEGMENTER=local|replicate``,
+``IMGPIPE_BACKGROUNDS=none|replicate``, ``IMGPIPE_PUBLISHER=outbox|shopify``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.jms.client import JmsClient
 from imgpipe_resources.jms.settings import JmsSettings
-from imgpipe_resources.publishing import ShopifyOutbox
+from imgpipe_resources.publishing import Publisher, ShopifyOutbox
 from imgpipe_resources.replicate_models import ReplicateModels
 from imgpipe_resources.s3 import S3ObjectStore
 from imgpipe_resources.segmentation import (
@@ -36,6 +37,7 @@ from imgpipe_resources.segmentation import (
     SegmentationProvider,
 )
 from imgpipe_resources.settings import Settings
+from imgpipe_resources.shopify.client import ShopifyAdmin
 from imgpipe_resources.storage import LocalObjectStore, ObjectStore
 from imgpipe_resources.themes import ThemeLibrary
 
@@ -111,6 +113,28 @@ def generator_for(env: Mapping[str, str] | None = None) -> BackgroundGenerator:
     return ReplicateBackgrounds(replicate=replicate_for(env))
 
 
+def publisher_for(settings: Settings, env: Mapping[str, str] | None = None) -> Publisher:
+    env = os.environ if env is None else env
+    if _choice(env, "IMGPIPE_PUBLISHER", "shopify", "outbox", {"outbox", "shopify"}) == "outbox":
+        return ShopifyOutbox(outbox_dir=str(settings.home / "outbox"))
+    domain, token = env.get("SHOPIFY_STORE_DOMAIN"), _secret(env, "SHOPIFY_ADMIN_TOKEN")
+    if not domain or token is None:
+        raise ConfigurationError(
+            "SHOPIFY_STORE_DOMAIN and SHOPIFY_ADMIN_TOKEN are required to publish to Shopify "
+            "(IMGPIPE_PUBLISHER=outbox keeps the dry run)"
+        )
+    strategy = env.get("SHOPIFY_ATTACH_STRATEGY") or "append"
+    if strategy not in ("append", "replace"):
+        raise ConfigurationError("SHOPIFY_ATTACH_STRATEGY must be append or replace")
+    return ShopifyAdmin(
+        store_domain=domain,
+        admin_token=token,
+        api_version=env.get("SHOPIFY_API_VERSION") or "2025-01",
+        admin_url=env.get("SHOPIFY_ADMIN_URL") or None,
+        attach_strategy=strategy,
+    )
+
+
 def resources_for(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     env = os.environ if env is None else env
     jms = JmsSettings.from_env(env)
@@ -119,7 +143,7 @@ def resources_for(settings: Settings, env: Mapping[str, str] | None = None) -> d
         "storage": storage_for(settings, env),
         "segmenter": segmenter_for(settings, env),
         "generator": generator_for(env),
-        "publisher": ShopifyOutbox(outbox_dir=str(settings.home / "outbox")),
+        "publisher": publisher_for(settings, env),
         "themes": ThemeLibrary(path=str(settings.themes_path)),
         "fetcher": ImageFetcher(allowed_hosts=list(jms.allowed_image_hosts)),
         "jms": JmsClient(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +26,14 @@ class MediaRequest:
 
 
 @dataclass(frozen=True)
+class ProductRef:
+    product_id: str
+    variant_id: str | None
+    handle: str | None
+    title: str | None
+
+
+@dataclass(frozen=True)
 class PublishedMedia:
     product_id: str
     variant_id: str
@@ -33,13 +41,17 @@ class PublishedMedia:
     created: bool  # False when the same media was already attached
     dry_run: bool
     record: str  # where the record of it lives (outbox file or admin URL)
+    removed: list[str] = field(default_factory=list)  # media detached by the replace strategy
 
 
 class Publisher(dg.ConfigurableResource, ABC):
     """Attaches a composite to the product with the matching SKU, exactly once."""
 
     @abstractmethod
-    def publish(self, request: MediaRequest) -> PublishedMedia: ...
+    def find_product(self, sku: str) -> ProductRef: ...
+
+    @abstractmethod
+    def publish(self, request: MediaRequest, product: ProductRef) -> PublishedMedia: ...
 
 
 class ShopifyOutbox(Publisher):
@@ -51,11 +63,18 @@ class ShopifyOutbox(Publisher):
 
     outbox_dir: str = Field(description="Directory of the dry-run outbox")
 
-    def publish(self, request: MediaRequest) -> PublishedMedia:
+    def find_product(self, sku: str) -> ProductRef:
+        return ProductRef(
+            f"gid://shopify/Product/dry-run-{sku}",
+            f"gid://shopify/ProductVariant/dry-run-{sku}",
+            None,
+            None,
+        )
+
+    def publish(self, request: MediaRequest, product: ProductRef) -> PublishedMedia:
         key = check_storage_key(f"{request.sku}/{request.filename}.json")
         path = Path(self.outbox_dir) / key
-        product_id = f"gid://shopify/Product/dry-run-{request.sku}"
-        variant_id = f"gid://shopify/ProductVariant/dry-run-{request.sku}"
+        product_id, variant_id = product.product_id, product.variant_id or ""
         media_id = f"gid://shopify/MediaImage/dry-run-{request.filename}"
         if path.is_file():
             return PublishedMedia(product_id, variant_id, media_id, False, True, str(path))

@@ -98,6 +98,7 @@ def test_prod_environment_selects_s3_by_configuration_alone(
     themes.write_text(SMALL_THEMES)
     env = {
         "IMGPIPE_ENV": "prod",
+        "IMGPIPE_PUBLISHER": "outbox",
         "S3_BUCKET": "prod-bucket",
         "S3_ENDPOINT_URL": moto_endpoint,
         "AWS_REGION": "us-east-1",

@@ -27,6 +27,7 @@ from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import ensure_jobs, enter_stage, fail, finish, get_job
 from imgpipe_resources.db.models import Job, JobStatus
 from imgpipe_resources.db.predictions import Ledger
+from imgpipe_resources.db.shopify_map import product_for
 from imgpipe_resources.errors import SourceMissing
 from imgpipe_resources.keys import background_key, composite_key, cutout_key
 from imgpipe_resources.publishing import MediaRequest, Publisher
@@ -252,6 +253,7 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
         group_name="imgpipe",
         kinds={"shopify"},
         code_version="1",
+        pool="shopify",  # `dagster instance concurrency set shopify N` caps calls across runs
     )
     def shopify_media(
         context: dg.AssetExecutionContext,
@@ -285,7 +287,7 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
                 source_url=storage.uri(job.composite_key),
                 storage_key=job.composite_key,
             )
-            media = publisher.publish(request)
+            media = publisher.publish(request, product_for(db.url, publisher, ref.sku))
             _record(
                 db,
                 key,
@@ -303,6 +305,7 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
                 "status": "created" if media.created else "already attached",
                 "dry_run": media.dry_run,
                 "record": media.record,
+                "replaced": dg.MetadataValue.json(media.removed),
             }
 
         return materialize_each(context, work, lambda k, c, m: _fail(db, k, c, m))

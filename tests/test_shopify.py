@@ -1,0 +1,171 @@
+"""Publishing to Shopify: documents valid against the real Admin schema, and the real client
+against a local server that plays Shopify (validating every document it receives)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import dagster as dg
+import pytest
+from sqlalchemy import select
+
+from imgpipe_assets.definitions import build_definitions
+from imgpipe_assets.ingest import ingest_file
+from imgpipe_assets.local_run import run_chain
+from imgpipe_assets.themes import load_themes
+from imgpipe_resources.db.engine import session_scope
+from imgpipe_resources.db.models import Job, ShopifyMap
+from imgpipe_resources.fakes.shopify_server import FakeShopify, ShopFaults
+from imgpipe_resources.publishing import MediaRequest
+from imgpipe_resources.settings import Settings
+from imgpipe_resources.shopify import documents
+from imgpipe_resources.shopify.client import (
+    MediaFailed,
+    ShopifyAdmin,
+    SkuAmbiguous,
+    SkuNotFound,
+)
+from imgpipe_resources.storage import LocalObjectStore
+from tests.conftest import SHARED
+
+SCHEMA = SHARED / "schemas" / "shopify-admin-schema-2025-01.json.gz"
+
+
+@pytest.fixture(scope="module")
+def schema():  # type: ignore[no-untyped-def]
+    if not SCHEMA.is_file():
+        pytest.skip(f"the Shopify Admin schema is not at {SCHEMA}")
+    from graphql import build_client_schema
+
+    with gzip.open(SCHEMA) as fh:
+        return build_client_schema(json.load(fh)["data"])
+
+
+@pytest.mark.parametrize("name", sorted(documents.ALL))
+def test_every_document_validates_against_the_admin_schema(schema, name: str) -> None:  # type: ignore[no-untyped-def]
+    from graphql import parse, validate
+
+    assert [e.message for e in validate(schema, parse(documents.ALL[name]))] == []
+
+
+def test_no_deprecated_media_mutation_is_used() -> None:
+    assert not any("productCreateMedia" in d for d in documents.ALL.values())
+
+
+def admin(fake: FakeShopify, **kw: object) -> ShopifyAdmin:
+    params: dict = {
+        "store_domain": "shop.test",
+        "admin_token": "shpat_test",
+        "admin_url": fake.url,
+        "backoff_s": 0.01,
+        "ready_poll_s": 0.01,
+        "max_attempts": 12,
+    }
+    params.update(kw)
+    return ShopifyAdmin(**params)
+
+
+def media(sku: str, sha: str, theme: str = "white") -> MediaRequest:
+    name = f"imgpipe-{sku}-{sha[:12]}-{theme}.jpg"
+    return MediaRequest(
+        sku=sku,
+        sha256=sha,
+        theme=theme,
+        filename=name,
+        alt=f"{sku} on white",
+        source_url=f"https://bucket.test/{name}",
+        storage_key=f"c/{name}",
+    )
+
+
+def test_product_lookup_names_missing_and_ambiguous_skus() -> None:
+    with FakeShopify(SCHEMA) as fake:
+        pid = fake.add_product("Steel watch", ["W-1"])
+        fake.add_product("Dup A", ["DUP"])
+        fake.add_product("Dup B", ["DUP"])
+        client = admin(fake)
+        assert client.find_product("W-1").product_id == pid
+        with pytest.raises(SkuNotFound):
+            client.find_product("NOPE")
+        with pytest.raises(SkuAmbiguous, match="2 products"):
+            client.find_product("DUP")
+    assert fake.stats.invalid_documents == []
+
+
+def test_attach_once_even_when_asked_again() -> None:
+    with FakeShopify(SCHEMA) as fake:
+        pid = fake.add_product("Ring", ["R-1"])
+        client = admin(fake)
+        product = client.find_product("R-1")
+        first = client.publish(media("R-1", "ab" * 32), product)
+        again = client.publish(media("R-1", "ab" * 32), product)
+        assert first.created and not again.created and first.media_id == again.media_id
+        assert fake.stats.attachments[(pid, "imgpipe-R-1-abababababab-white.jpg")] == 1
+        assert fake.attached(pid) == ["retailer-photo-0.jpg", "imgpipe-R-1-abababababab-white.jpg"]
+
+
+def test_failed_media_is_a_named_error() -> None:
+    with FakeShopify(SCHEMA, ShopFaults(failed_media=1.0)) as fake:
+        fake.add_product("Ring", ["R-1"])
+        client = admin(fake)
+        with pytest.raises(MediaFailed, match="IMAGE_DOWNLOAD_FAILURE"):
+            client.publish(media("R-1", "ab" * 32), client.find_product("R-1"))
+
+
+def test_replace_detaches_only_our_previous_composite_of_the_theme() -> None:
+    with FakeShopify(SCHEMA) as fake:
+        pid = fake.add_product("Ring", ["R-1"], own_media=2)
+        client = admin(fake, attach_strategy="replace")
+        product = client.find_product("R-1")
+        client.publish(media("R-1", "11" * 32, "white"), product)
+        client.publish(media("R-1", "11" * 32, "marble"), product)
+        newer = client.publish(media("R-1", "22" * 32, "white"), product)
+        assert len(newer.removed) == 1
+        assert fake.attached(pid) == [
+            "retailer-photo-0.jpg",
+            "retailer-photo-1.jpg",
+            "imgpipe-R-1-111111111111-marble.jpg",
+            "imgpipe-R-1-222222222222-white.jpg",
+        ]
+
+
+def test_chain_publishes_every_composite_once_under_faults(
+    small_settings: Settings, sample_photos: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faults = ShopFaults(
+        throttled=0.1, too_many=0.05, server_error=0.05, polls_until_ready=2, seed=5
+    )
+    with FakeShopify(SCHEMA, faults) as fake:
+        products = {sku: fake.add_product(sku.title(), [sku]) for sku in sample_photos}
+        monkeypatch.setenv("IMGPIPE_PUBLISHER", "shopify")
+        monkeypatch.setenv("SHOPIFY_STORE_DOMAIN", "shop.test")
+        monkeypatch.setenv("SHOPIFY_ADMIN_TOKEN", "shpat_test")
+        monkeypatch.setenv("SHOPIFY_ADMIN_URL", fake.url)
+        original = ShopifyAdmin.__init__
+
+        def quick(self: ShopifyAdmin, **data: object) -> None:
+            data.update(backoff_s=0.01, ready_poll_s=0.01, max_attempts=12)
+            original(self, **data)
+
+        monkeypatch.setattr(ShopifyAdmin, "__init__", quick)
+        store = LocalObjectStore(root=str(small_settings.home))
+        keys = [
+            str(ingest_file(small_settings, store, p).partition_key) for p in sample_photos.values()
+        ]
+        defs = build_definitions(small_settings)
+        themes = list(load_themes(small_settings.themes_path).values())
+        with dg.instance_for_test() as instance:
+            for _ in range(2):  # the second pass re-runs every partition
+                outcomes = run_chain(defs, instance, keys, themes)
+                assert all(o.ok for o in outcomes), [o.errors for o in outcomes]
+        assert fake.stats.throttled and fake.stats.invalid_documents == []
+        # Two auto-publishing themes per product, each attached exactly once.
+        for pid in products.values():
+            ours = [n for n in fake.attached(pid) if n.startswith("imgpipe-")]
+            assert sorted(n.rsplit("-", 1)[1] for n in ours) == ["marble.webp", "white.jpg"]
+        assert set(fake.stats.attachments.values()) == {1}
+    with session_scope(small_settings.database_url) as session:
+        done = session.scalars(select(Job).where(Job.status == "DONE")).all()
+        assert len(done) == 6 and all(j.shopify_media_id for j in done)
+        assert {m.sync_status for m in session.scalars(select(ShopifyMap))} == {"synced"}
