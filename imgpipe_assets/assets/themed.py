@@ -276,7 +276,9 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
             if job.composite_key is None or not storage.exists(job.composite_key):
                 raise SourceMissing(f"{key} has no stored composite")
             ref, payload = image_ref(db, job.partition_key)
-            title = str(payload.get("title") or ref.sku)
+            product = product_for(db.url, publisher, ref.sku)
+            # The shop's own product title names the product best; 3JMS's is the fallback.
+            title = str(product.title or payload.get("title") or ref.sku)
             ext = job.composite_key.rsplit(".", 1)[-1]
             request = MediaRequest(
                 sku=ref.sku,
@@ -287,7 +289,7 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
                 source_url=storage.uri(job.composite_key),
                 storage_key=job.composite_key,
             )
-            media = publisher.publish(request, product_for(db.url, publisher, ref.sku))
+            media = publisher.publish(request, product)
             _record(
                 db,
                 key,
