@@ -23,6 +23,10 @@ class MediaRequest:
     alt: str
     source_url: str
     storage_key: str
+    # The bytes, when ``source_url`` is not a public https URL (local storage): the client
+    # then uploads them to Shopify first (a staged upload).
+    content: bytes | None = None
+    content_type: str = "image/jpeg"
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class ShopifyOutbox(Publisher):
                 "originalSource": request.source_url,
                 "mediaContentType": "IMAGE",
             },
-            "request": asdict(request),
+            "request": {k: v for k, v in asdict(request).items() if k != "content"},
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

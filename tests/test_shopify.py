@@ -160,6 +160,7 @@ def test_chain_publishes_every_composite_once_under_faults(
                 outcomes = run_chain(defs, instance, keys, themes)
                 assert all(o.ok for o in outcomes), [o.errors for o in outcomes]
         assert fake.stats.throttled and fake.stats.invalid_documents == []
+        assert fake.stats.staged_bytes > 0  # local storage: composites went as staged uploads
         # Two auto-publishing themes per product, each attached exactly once.
         for pid in products.values():
             ours = [n for n in fake.attached(pid) if n.startswith("imgpipe-")]

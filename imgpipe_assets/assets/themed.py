@@ -19,7 +19,7 @@ from imgpipe_assets.assets.sources import decode_mask, decode_plain, image_ref, 
 from imgpipe_assets.imaging import pipeline
 from imgpipe_assets.imaging.compose import framed_cutout
 from imgpipe_assets.imaging.decode import decode_rgb
-from imgpipe_assets.imaging.encode import EXTENSIONS, thumbnail_jpeg
+from imgpipe_assets.imaging.encode import CONTENT_TYPES, EXTENSIONS, thumbnail_jpeg
 from imgpipe_assets.partitions import IMAGE, image_theme_partitions, split_multi_key
 from imgpipe_assets.themes import Theme
 from imgpipe_resources.backgrounds import BackgroundGenerator, GenerationRequest
@@ -280,14 +280,18 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
             # The shop's own product title names the product best; 3JMS's is the fallback.
             title = str(product.title or payload.get("title") or ref.sku)
             ext = job.composite_key.rsplit(".", 1)[-1]
+            uri = storage.uri(job.composite_key)
             request = MediaRequest(
                 sku=ref.sku,
                 sha256=ref.sha256,
                 theme=theme.name,
                 filename=f"imgpipe-{ref.sku}-{ref.sha256[:12]}-{theme.name}.{ext}",
                 alt=theme.alt.format(title=title, sku=ref.sku),
-                source_url=storage.uri(job.composite_key),
+                source_url=uri,
                 storage_key=job.composite_key,
+                # Without a public URL (local storage) the client uploads the bytes itself.
+                content=None if uri.startswith("https://") else storage.get(job.composite_key),
+                content_type=CONTENT_TYPES[theme.output_format],
             )
             media = publisher.publish(request, product)
             _record(

@@ -46,6 +46,7 @@ class ShopStats:
     throttled: int = 0
     too_many: int = 0
     server_errors: int = 0
+    staged_bytes: int = 0
     invalid_documents: list[str] = field(default_factory=list)
     attachments: Counter[tuple[str, str]] = field(default_factory=Counter)  # (product, file)
 
@@ -215,6 +216,21 @@ class FakeShopify:
             return {
                 "fileUpdate": {"files": [{"id": f.id, "fileStatus": f.status}], "userErrors": []}
             }
+        if name == "StageUpload":
+            (spec,) = v["input"]
+            n = self._next("StagedUpload").rsplit("/", 1)[1]
+            return {
+                "stagedUploadsCreate": {
+                    "stagedTargets": [
+                        {
+                            "url": f"{self.url}/staged/{n}",
+                            "resourceUrl": f"https://shopify-staged.test/tmp/{n}/{spec['filename']}",
+                            "parameters": [{"name": "key", "value": f"tmp/{n}/{spec['filename']}"}],
+                        }
+                    ],
+                    "userErrors": [],
+                }
+            }
         raise ValueError(f"operation {name} is not played by this fake")
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -234,7 +250,12 @@ class FakeShopify:
                 self.wfile.write(payload)
 
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/staged/"):
+                    fake.stats.staged_bytes += len(raw)
+                    self._send(201, {})
+                    return
+                body = json.loads(raw)
                 fake.stats.requests += 1
                 if not self.path.endswith("/graphql.json") or not self.headers.get(
                     "X-Shopify-Access-Token"

@@ -192,6 +192,9 @@ class ShopifyAdmin(Publisher):
         if existing:
             file_id = existing[0]["id"]
         else:
+            source = request.source_url
+            if not source.startswith("https://"):
+                source = self._stage(request)
             try:
                 result = self._mutate(
                     docs.FILE_CREATE,
@@ -199,7 +202,7 @@ class ShopifyAdmin(Publisher):
                     {
                         "files": [
                             {
-                                "originalSource": request.source_url,
+                                "originalSource": source,
                                 "contentType": "IMAGE",
                                 "alt": request.alt,
                                 "filename": request.filename,
@@ -239,6 +242,46 @@ class ShopifyAdmin(Publisher):
             f"{self.endpoint} {file_id}",
             removed,
         )
+
+    def _stage(self, request: MediaRequest) -> str:
+        """Upload the bytes to Shopify's staged storage; return the source URL to create from."""
+        if request.content is None:
+            raise ShopifyError(f"{request.filename}: no public URL and no bytes to upload")
+        result = self._mutate(
+            docs.STAGED_UPLOAD,
+            "stagedUploadsCreate",
+            {
+                "input": [
+                    {
+                        "resource": "IMAGE",
+                        "filename": request.filename,
+                        "mimeType": request.content_type,
+                        "httpMethod": "POST",
+                        "fileSize": str(len(request.content)),
+                    }
+                ]
+            },
+        )
+        target = result["stagedTargets"][0]
+        form = {p["name"]: p["value"] for p in target.get("parameters") or []}
+        last = ""
+        for attempt in range(self.max_attempts):
+            try:
+                response = httpx.post(
+                    target["url"],
+                    data=form,
+                    timeout=self.timeout_s,
+                    files={"file": (request.filename, request.content, request.content_type)},
+                )
+                if response.status_code < 300:
+                    return str(target["resourceUrl"])
+                last = f"HTTP {response.status_code}"
+                if response.status_code < 500:
+                    break
+            except httpx.TransportError as exc:
+                last = type(exc).__name__
+            time.sleep(min(self.backoff_s * 2**attempt, self.max_wait_s))
+        raise ShopifyUnavailable(f"staged upload of {request.filename} failed ({last})")
 
     def _replace_older(
         self, request: MediaRequest, product: ProductRef, keep: str, attached: set[str]

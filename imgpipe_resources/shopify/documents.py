@@ -66,6 +66,15 @@ mutation UpdateFile($files: [FileUpdateInput!]!) {
 }
 """
 
+STAGED_UPLOAD = """
+mutation StageUpload($input: [StagedUploadInput!]!) {
+  stagedUploadsCreate(input: $input) {
+    stagedTargets { url resourceUrl parameters { name value } }
+    userErrors { field message }
+  }
+}
+"""
+
 ALL = {
     "FindVariantsBySku": FIND_VARIANTS,
     "FindFiles": FIND_FILES,
@@ -73,4 +82,5 @@ ALL = {
     "FileStatus": FILE_STATUS,
     "CreateFile": FILE_CREATE,
     "UpdateFile": FILE_UPDATE,
+    "StageUpload": STAGED_UPLOAD,
 }
