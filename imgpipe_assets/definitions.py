@@ -12,6 +12,7 @@ from imgpipe_assets.themes import load_themes
 from imgpipe_resources.jms.settings import JmsSettings
 from imgpipe_resources.settings import Settings
 from sensors.chain import chain_sensor
+from sensors.failures import failure_sensor
 from sensors.intake import intake_sensor
 from sensors.jms_poll import build_jms_poll_sensor
 
@@ -27,6 +28,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[
             intake_sensor,
             chain_sensor,
+            failure_sensor,
             build_jms_poll_sensor(jms.poll_interval_s, settings.max_images_per_sku),
         ],
         resources=resources_for(settings),

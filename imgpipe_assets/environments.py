@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from imgpipe_resources.alerts import SlackAlerts
 from imgpipe_resources.backgrounds import (
     BackgroundGenerator,
     NoBackgroundGenerator,
@@ -143,6 +144,10 @@ def resources_for(settings: Settings, env: Mapping[str, str] | None = None) -> d
         "storage": storage_for(settings, env),
         "segmenter": segmenter_for(settings, env),
         "generator": generator_for(env),
+        "alerts": SlackAlerts(
+            webhook_url=_secret(env, "SLACK_WEBHOOK_URL"),
+            webserver_url=env.get("DAGSTER_WEBSERVER_URL") or "http://localhost:3000",
+        ),
         "publisher": publisher_for(settings, env),
         "themes": ThemeLibrary(path=str(settings.themes_path)),
         "fetcher": ImageFetcher(allowed_hosts=list(jms.allowed_image_hosts)),

@@ -29,6 +29,7 @@ def test_definitions_load_from_the_environment(
         "intake_sensor",
         "chain_sensor",
         "jms_poll_sensor",
+        "failure_sensor",
     }
 
 
