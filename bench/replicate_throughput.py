@@ -85,7 +85,7 @@ def main() -> int:
         keys = []
         for i in range(args.images):
             path = photos / f"ITEM-{i:04d}.jpg"
-            path.write_bytes(render_sample(skus[i % len(skus)], size=256, seed=i))
+            path.write_bytes(render_sample(skus[i % len(skus)], size=320, seed=i))
             keys.append(str(ingest_file(settings, store, path).partition_key))
         defs = build_definitions(settings)
         instance_cm = dg.instance_for_test() if args.instance == "sqlite" else _memory_instance(dg)

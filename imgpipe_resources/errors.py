@@ -70,3 +70,7 @@ class TooManyImages(ImgpipeError):
 
 class StorageKeyError(ImgpipeError):
     code = "INVALID_STORAGE_KEY"
+
+
+class QualityGateFailed(ImgpipeError):
+    code = "QUALITY_GATE"

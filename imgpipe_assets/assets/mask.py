@@ -14,6 +14,7 @@ from imgpipe_assets.assets.sources import (
     record_image_failure,
     source_bytes,
 )
+from imgpipe_assets.imaging import gates
 from imgpipe_assets.imaging.encode import thumbnail_jpeg
 from imgpipe_assets.imaging.pipeline import measure, on_grey
 from imgpipe_assets.partitions import image_partitions
@@ -21,6 +22,7 @@ from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import ensure_jobs, enter_stage
 from imgpipe_resources.db.models import JobStatus
 from imgpipe_resources.db.predictions import Ledger
+from imgpipe_resources.errors import QualityGateFailed
 from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.keys import mask_key
 from imgpipe_resources.segmentation import CutoutRequest, SegmentationProvider
@@ -50,9 +52,11 @@ def mask(
 
     Photos announced by URL are downloaded here (never in the sensor), checked against
     their sha256 and kept at ``originals/{sku}/{sha256}.{ext}``. Content-addressed at
-    ``masks/{sha256}.png``: a photo is cut out once, whatever its SKU
-    or theme, and a re-run finds the stored mask instead of paying again. Moves the image's
-    jobs to SEGMENTING.
+    ``masks/{sha256}.png``: a photo is cut out once, whatever its SKU or theme, and a re-run
+    finds the stored mask instead of paying again. Quality gates (coverage, a product cut
+    off by the frame, source resolution, a shattered mask) stop an image here, before any
+    composite, with the gate named on its jobs rows; borderline values are listed as
+    warnings. Moves the image's jobs to SEGMENTING.
     """
     theme_names = list(themes.all())
     ledger = Ledger(db.url)
@@ -91,7 +95,8 @@ def mask(
                 cut.prediction_id,
             )
             thumb = thumbnail_jpeg(on_grey(cut.rgb, cut.alpha))
-            width, height = cut.width, cut.height
+            width, height, alpha = cut.width, cut.height, cut.alpha
+        verdicts = gates.evaluate(alpha, width, height)
         with db.session() as session:
             jobs = ensure_jobs(session, ref, theme_names)
             for job in jobs:
@@ -99,6 +104,14 @@ def mask(
                 job.original_key = orig_key
                 # The image's one cut-out is shared by its themes: so is its cost.
                 job.cost_usd += Decimal(str(round(cost / len(jobs), 6)))
+        stopped = gates.blocking(verdicts)
+        if stopped:
+            # The mask stays stored (it was paid for); the image goes no further.
+            raise QualityGateFailed(
+                "; ".join(f"{v.gate}: {v.reason}" for v in stopped)
+                + f" (mask kept at {mkey} for inspection)"
+            )
+        warnings = [f"{v.gate}: {v.reason}" for v in verdicts if v.outcome == "warn"]
         return {
             "storage_key": mkey,
             "uri": dg.MetadataValue.url(storage.uri(mkey)),
@@ -117,6 +130,10 @@ def mask(
             "cost_usd": round(cost, 6),
             "segment_seconds": round(time.perf_counter() - started, 3),
             "preview": preview(thumb, "cut-out"),
+            "quality_gates": dg.MetadataValue.json(
+                {v.gate: {"outcome": v.outcome, "value": v.value} for v in verdicts}
+            ),
+            "quality_warnings": "; ".join(warnings) or "none",
         }
 
     return materialize_each(

@@ -111,8 +111,23 @@ class BorderColour:
             size = (max(1, int(w * scale)), max(1, int(h * scale)))
             small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
         img = small.astype(np.float32)
-        band = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
-        bg = np.median(band, axis=0)
+        sh, sw = img.shape[:2]
+        # The backdrop as a smooth colour field fitted to the border band (studio light falls
+        # off towards the corners), robust to the product where it reaches the border.
+        band = np.zeros((sh, sw), bool)
+        k = max(2, min(sh, sw) // 25)
+        band[:k], band[-k:], band[:, :k], band[:, -k:] = True, True, True, True
+        design = _design(sh, sw)
+        flat = img.reshape(-1, 3)
+        idx = np.flatnonzero(band.ravel())
+        for _ in range(3):
+            coef, *_ = np.linalg.lstsq(design[idx], flat[idx], rcond=None)
+            residual = np.linalg.norm(flat[idx] - design[idx] @ coef, axis=1)
+            keep = residual < max(3.0 * float(np.median(residual)) + 4.0, self.tolerance / 2)
+            if keep.mean() < 0.5:
+                break
+            idx = idx[keep]
+        bg = (design @ coef).reshape(sh, sw, 3)
         close = np.linalg.norm(img - bg, axis=2) < self.tolerance
         labels, _ = ndimage.label(close)
         edge_labels = np.unique(

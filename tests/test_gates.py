@@ -1,0 +1,86 @@
+"""Quality gates: bad cut-outs stop before compositing, named; the rest of the batch goes on."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from imgpipe_assets.definitions import build_definitions
+from imgpipe_assets.imaging.gates import blocking, evaluate
+from imgpipe_assets.ingest import ingest_file
+from imgpipe_assets.partitions import range_tags
+from imgpipe_resources.db.engine import session_scope
+from imgpipe_resources.db.models import Job
+from imgpipe_resources.settings import Settings
+from imgpipe_resources.storage import LocalObjectStore
+
+
+def disc(size: int = 1000, radius: float = 0.3, cy: float = 0.5) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    return (((yy - cy) ** 2 + (xx - 0.5) ** 2) < radius**2).astype(np.float32)
+
+
+def outcomes(alpha: np.ndarray, side: int = 1000) -> dict[str, str]:
+    return {v.gate: v.outcome for v in evaluate(alpha, side, side)}
+
+
+def test_a_centred_product_passes_every_gate() -> None:
+    assert set(outcomes(disc()).values()) == {"pass"}
+
+
+@pytest.mark.parametrize(
+    ("alpha", "gate"),
+    [
+        (np.zeros((1000, 1000), np.float32), "coverage"),
+        (np.ones((1000, 1000), np.float32), "coverage"),
+        (disc(cy=0.85, radius=0.3), "edge_contact"),
+    ],
+    ids=["empty", "whole-frame", "cut-off"],
+)
+def test_bad_masks_are_blocked_by_the_right_gate(alpha: np.ndarray, gate: str) -> None:
+    assert gate in {v.gate for v in blocking(evaluate(alpha, 1000, 1000))}
+
+
+def test_shattered_masks_and_tiny_photos_are_blocked_warnings_are_not() -> None:
+    confetti = np.zeros((1000, 1000), np.float32)
+    for i in range(5):
+        for j in range(5):  # 25 separate 20 x 20 pieces
+            confetti[100 + 150 * i : 120 + 150 * i, 100 + 150 * j : 120 + 150 * j] = 1.0
+    assert outcomes(confetti)["fragments"] == "block"
+    assert outcomes(disc(), side=200)["resolution"] == "block"
+    assert outcomes(disc(), side=600)["resolution"] == "warn"
+    assert outcomes(disc(radius=0.1))["coverage"] == "pass"
+    assert outcomes(disc(radius=0.07))["coverage"] == "warn"
+
+
+def test_a_blank_photo_stops_at_the_gate_and_its_neighbour_goes_on(
+    small_settings: Settings, sample_photos: dict, tmp_path: Path
+) -> None:
+    blank = tmp_path / "BLANK-1.png"
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 640), (240, 240, 240)).save(buf, "PNG")
+    blank.write_bytes(buf.getvalue())
+    store = LocalObjectStore(root=str(small_settings.home))
+    keys = [
+        str(ingest_file(small_settings, store, p).partition_key)
+        for p in (blank, sample_photos["RING-0001"])
+    ]
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("images", keys)
+        result = defs.resolve_job_def("mask_job").execute_in_process(
+            instance=instance, tags=range_tags(keys[0], keys[1]), raise_on_error=False
+        )
+        assert not result.success
+        assert instance.get_materialized_partitions(dg.AssetKey("mask")) == {keys[1]}
+    with session_scope(small_settings.database_url) as session:
+        blank_jobs = session.scalars(select(Job).where(Job.sku == "BLANK-1")).all()
+    assert {j.error_code for j in blank_jobs} == {"QUALITY_GATE"}
+    assert all("coverage" in (j.error_message or "") for j in blank_jobs)
+    assert (small_settings.home / "masks").is_dir()  # the mask was kept for a person to see
