@@ -8,6 +8,7 @@ from imgpipe_assets.assets.mask import mask
 from imgpipe_assets.assets.themed import build_themed_assets
 from imgpipe_assets.environments import resources_for
 from imgpipe_assets.jobs import mask_job, publish_job, render_job
+from imgpipe_assets.retention import retention_job, retention_schedule
 from imgpipe_assets.themes import load_themes
 from imgpipe_resources.jms.settings import JmsSettings
 from imgpipe_resources.settings import Settings
@@ -24,7 +25,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     backgrounds, composite, shopify_media = build_themed_assets(theme_names)
     return dg.Definitions(
         assets=[mask, backgrounds, composite, shopify_media],
-        jobs=[mask_job, render_job, publish_job],
+        jobs=[mask_job, render_job, publish_job, retention_job],
+        schedules=[retention_schedule(settings.cleanup_days, settings.cleanup_composites)],
         sensors=[
             intake_sensor,
             chain_sensor,

@@ -25,6 +25,8 @@ class Settings:
     themes_path: Path
     models_dir: Path
     max_images_per_sku: int
+    cleanup_days: int = 30
+    cleanup_composites: bool = False
 
     @property
     def storage_dir(self) -> Path:
@@ -43,4 +45,7 @@ class Settings:
             themes_path=themes,
             models_dir=models,
             max_images_per_sku=int(env.get("MAX_IMAGES_PER_SKU") or 10),
+            cleanup_days=int(env.get("JOB_CLEANUP_DAYS") or 30),
+            cleanup_composites=(env.get("JOB_CLEANUP_COMPOSITES") or "").lower()
+            in ("1", "true", "yes"),
         )
