@@ -12,13 +12,11 @@ import base64
 import hashlib
 import io
 import json
-import random
-import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -26,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from imgpipe_assets.imaging.segment import BorderColour
+from imgpipe_resources.fakes.base import JsonHandler, LocalServer
 
 
 @dataclass
@@ -93,33 +92,13 @@ def _scene(image: str, seed: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-class FakeReplicate:
+class FakeReplicate(LocalServer):
     def __init__(self, latency_s: float = 0.2, faults: Faults | None = None) -> None:
         self.latency_s = latency_s
         self.faults = faults or Faults()
         self.stats = Stats()
-        self._random = random.Random(self.faults.seed)
-        self._lock = threading.Lock()
         self._predictions: dict[str, _Prediction] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeReplicate:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _roll(self, share: float) -> bool:
-        with self._lock:
-            return self._random.random() < share
+        super().__init__(self.faults.seed)
 
     def _view(self, p: _Prediction) -> dict[str, Any]:
         now = time.time()
@@ -162,7 +141,7 @@ class FakeReplicate:
         extra = set(body) - {"version", "input", "webhook", "webhook_events_filter", "stream"}
         if extra:
             return 422, {"detail": f"unknown fields: {sorted(extra)}", "status": 422}, {}
-        if self._roll(self.faults.throttle):
+        if self.roll(self.faults.throttle):
             self.stats.throttled += 1
             return (
                 429,
@@ -173,11 +152,11 @@ class FakeReplicate:
                 },
                 {"Retry-After": self.faults.retry_after},
             )
-        if self._roll(self.faults.create_error):
+        if self.roll(self.faults.create_error):
             self.stats.create_errors += 1
             return 500, {"title": "Internal Server Error", "status": 500, "detail": "injected"}, {}
         inputs = dict(body.get("input") or {})
-        latency = self.latency_s * (self.faults.slow_factor if self._roll(self.faults.slow) else 1)
+        latency = self.latency_s * (self.faults.slow_factor if self.roll(self.faults.slow) else 1)
         now = time.time()
         p = _Prediction(
             uuid.uuid4().hex[:20],
@@ -186,7 +165,7 @@ class FakeReplicate:
             inputs,
             now,
             now + latency,
-            self._roll(self.faults.failed),
+            self.roll(self.faults.failed),
         )
         with self._lock:
             self._predictions[p.id] = p
@@ -199,22 +178,10 @@ class FakeReplicate:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(payload)
-
+        class Handler(JsonHandler):
             def _authorised(self) -> bool:
                 if not (self.headers.get("Authorization") or "").startswith("Bearer "):
-                    self._send(
+                    self.send_json(
                         401,
                         {
                             "title": "Unauthenticated",
@@ -234,45 +201,44 @@ class FakeReplicate:
                 prefer = self.headers.get("Prefer") or ""
                 if parts == ["v1", "predictions"]:
                     body = json.loads(raw or b"{}")
-                    self._send(*fake._create("", str(body.get("version")), body, prefer))
+                    self.send_json(*fake._create("", str(body.get("version")), body, prefer))
                 elif (
                     len(parts) == 5 and parts[:2] == ["v1", "models"] and parts[4] == "predictions"
                 ):
                     body = json.loads(raw or b"{}")
-                    self._send(*fake._create(f"{parts[2]}/{parts[3]}", "", body, prefer))
+                    self.send_json(*fake._create(f"{parts[2]}/{parts[3]}", "", body, prefer))
                 elif (
                     len(parts) == 4 and parts[:2] == ["v1", "predictions"] and parts[3] == "cancel"
                 ):
                     p = fake._predictions.get(parts[2])
                     if p is None:
-                        self._send(404, {"detail": "Not found", "status": 404})
+                        self.send_json(404, {"detail": "Not found", "status": 404})
                         return
                     fake.stats.cancels += 1
                     if time.time() < p.done_at:
                         p.canceled = True
-                    self._send(200, fake._view(p))
+                    self.send_json(200, fake._view(p))
                 else:
-                    self._send(404, {"detail": "Not found", "status": 404})
+                    self.send_json(404, {"detail": "Not found", "status": 404})
 
             def do_GET(self) -> None:
                 if not self._authorised():
                     return
                 parts = self.path.strip("/").split("/")
                 if len(parts) == 3 and parts[:2] == ["v1", "predictions"]:
-                    if fake._roll(fake.faults.read_error):
+                    if fake.roll(fake.faults.read_error):
                         fake.stats.read_errors += 1
-                        self._send(503, {"detail": "injected", "status": 503}, {"Retry-After": "0"})
+                        self.send_json(
+                            503, {"detail": "injected", "status": 503}, {"Retry-After": "0"}
+                        )
                         return
                     p = fake._predictions.get(parts[2])
                     if p is None:
-                        self._send(404, {"detail": "Not found", "status": 404})
+                        self.send_json(404, {"detail": "Not found", "status": 404})
                         return
-                    self._send(200, fake._view(p))
+                    self.send_json(200, fake._view(p))
                 else:
-                    self._send(404, {"detail": "Not found", "status": 404})
-
-            def log_message(self, *args: object) -> None:
-                pass
+                    self.send_json(404, {"detail": "Not found", "status": 404})
 
         return Handler
 
@@ -286,7 +252,7 @@ def main() -> None:
     args = parser.parse_args()
     fake = FakeReplicate(latency_s=args.latency)
     print(fake.url, flush=True)  # noqa: T201 - the parent process reads the URL from here
-    fake._server.serve_forever()
+    fake.serve_forever()
 
 
 if __name__ == "__main__":

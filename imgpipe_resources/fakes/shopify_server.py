@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import random
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from imgpipe_resources.fakes.base import JsonHandler, LocalServer
 
 
 @dataclass
@@ -51,12 +51,10 @@ class ShopStats:
     attachments: Counter[tuple[str, str]] = field(default_factory=Counter)  # (product, file)
 
 
-class FakeShopify:
+class FakeShopify(LocalServer):
     def __init__(self, schema_path: Path | None = None, faults: ShopFaults | None = None) -> None:
         self.faults = faults or ShopFaults()
         self.stats = ShopStats()
-        self._random = random.Random(self.faults.seed)
-        self._lock = threading.Lock()
         self._schema = None
         if schema_path is not None and schema_path.is_file():
             from graphql import build_client_schema
@@ -68,21 +66,7 @@ class FakeShopify:
         self.files: dict[str, _File] = {}
         self.media: dict[str, list[str]] = {}  # product id -> attached media ids
         self._ids = 1000
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeShopify:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self.faults.seed)
 
     def _next(self, kind: str) -> str:
         with self._lock:
@@ -101,10 +85,6 @@ class FakeShopify:
         fid = self._next("MediaImage")
         self.files[fid] = _File(fid, f"retailer-photo-{i}.jpg", "", "", "READY")
         return fid
-
-    def _roll(self, share: float) -> bool:
-        with self._lock:
-            return self._random.random() < share
 
     def attached(self, product_id: str) -> list[str]:
         return [self.files[m].filename for m in self.media.get(product_id, [])]
@@ -236,31 +216,19 @@ class FakeShopify:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for k, val in (headers or {}).items():
-                    self.send_header(k, val)
-                self.end_headers()
-                self.wfile.write(payload)
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path.startswith("/staged/"):
                     fake.stats.staged_bytes += len(raw)
-                    self._send(201, {})
+                    self.send_json(201, {})
                     return
                 body = json.loads(raw)
                 fake.stats.requests += 1
                 if not self.path.endswith("/graphql.json") or not self.headers.get(
                     "X-Shopify-Access-Token"
                 ):
-                    self._send(401, {"errors": "[API] Invalid API key or access token"})
+                    self.send_json(401, {"errors": "[API] Invalid API key or access token"})
                     return
                 cost: dict[str, Any] = {
                     "requestedQueryCost": 12,
@@ -271,21 +239,21 @@ class FakeShopify:
                         "restoreRate": 100.0,
                     },
                 }
-                if fake._roll(fake.faults.server_error):
+                if fake.roll(fake.faults.server_error):
                     fake.stats.server_errors += 1
-                    self._send(502, {"errors": "Bad Gateway"})
+                    self.send_json(502, {"errors": "Bad Gateway"})
                     return
-                if fake._roll(fake.faults.too_many):
+                if fake.roll(fake.faults.too_many):
                     fake.stats.too_many += 1
-                    self._send(429, {"errors": "Throttled"}, {"Retry-After": "0.05"})
+                    self.send_json(429, {"errors": "Throttled"}, {"Retry-After": "0.05"})
                     return
-                if fake._roll(fake.faults.throttled):
+                if fake.roll(fake.faults.throttled):
                     fake.stats.throttled += 1
                     throttled = {
                         **cost,
                         "throttleStatus": {**cost["throttleStatus"], "currentlyAvailable": 7.0},
                     }
-                    self._send(
+                    self.send_json(
                         200,
                         {
                             "errors": [
@@ -302,13 +270,10 @@ class FakeShopify:
                     errors = validate(fake._schema, document)
                     if errors:
                         fake.stats.invalid_documents.append(errors[0].message)
-                        self._send(200, {"errors": [{"message": e.message} for e in errors]})
+                        self.send_json(200, {"errors": [{"message": e.message} for e in errors]})
                         return
                 (op,) = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
                 data = fake._op(op.name.value if op.name else "", body.get("variables") or {})
-                self._send(200, {"data": data, "extensions": {"cost": cost}})
-
-            def log_message(self, *args: object) -> None:
-                pass
+                self.send_json(200, {"data": data, "extensions": {"cost": cost}})
 
         return Handler
