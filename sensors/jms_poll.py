@@ -13,7 +13,7 @@ from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db import intake
 from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.jms.client import JmsClient
-from imgpipe_resources.jms.payload import FieldMap, record_to_event
+from imgpipe_resources.jms.payload import FieldMap, record_event, record_to_event
 
 POSITION_KEY = "jms.poll.position"
 MAX_PAGES_PER_TICK = 20
@@ -27,15 +27,10 @@ def record_page(
     with db.session() as session:
         for item in items:
             try:
-                event = record_to_event(item, fields)
-                outcome = intake.record(
+                outcome = record_event(
                     session,
-                    event=event.event,
-                    sku=event.sku,
-                    sha256=event.sha256,
+                    record_to_event(item, fields),
                     source="poll",
-                    image_url=event.image_url,
-                    payload=event.payload,
                     max_images_per_sku=max_per_sku,
                 )
             except ImgpipeError as exc:

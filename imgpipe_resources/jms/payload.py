@@ -8,7 +8,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.orm import Session
 
+from imgpipe_resources.db import intake
 from imgpipe_resources.errors import ImgpipeError
 
 
@@ -42,6 +44,28 @@ class IntakeFields:
     sha256: str
     image_url: str
     payload: dict[str, Any]
+
+
+def record_event(
+    session: Session,
+    fields: IntakeFields,
+    *,
+    source: str,
+    max_images_per_sku: int | None,
+    delivery_id: str | None = None,
+) -> intake.IntakeOutcome:
+    """Record a validated 3JMS event (webhook or poll) in the intake log."""
+    return intake.record(
+        session,
+        event=fields.event,
+        sku=fields.sku,
+        sha256=fields.sha256,
+        source=source,
+        image_url=fields.image_url,
+        delivery_id=delivery_id,
+        payload=fields.payload,
+        max_images_per_sku=max_images_per_sku,
+    )
 
 
 def parse_event(data: object) -> IntakeFields:

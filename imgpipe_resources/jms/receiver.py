@@ -7,7 +7,6 @@ intake sensor reads. Served by `imgpipe webhook serve`.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
@@ -17,7 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from imgpipe_resources.db import intake
 from imgpipe_resources.db.engine import check_schema, session_scope
 from imgpipe_resources.errors import ImgpipeError
-from imgpipe_resources.jms.payload import ImageEvent, InvalidPayload, parse_event
+from imgpipe_resources.jms.payload import (
+    ImageEvent,
+    IntakeFields,
+    InvalidPayload,
+    parse_event,
+    record_event,
+)
 from imgpipe_resources.jms.settings import JmsSettings
 from imgpipe_resources.jms.signing import DELIVERY, SIGNATURE, TIMESTAMP, verify
 from imgpipe_resources.settings import Settings
@@ -50,17 +55,13 @@ def create_app(settings: Settings, jms: JmsSettings) -> FastAPI:
         description="Records signed 3JMS image events for the intake sensor.",
     )
 
-    def record(fields: Any, delivery_id: str) -> intake.IntakeOutcome:
+    def record(fields: IntakeFields, delivery_id: str) -> intake.IntakeOutcome:
         with session_scope(settings.database_url) as session:
-            return intake.record(
+            return record_event(
                 session,
-                event=fields.event,
-                sku=fields.sku,
-                sha256=fields.sha256,
+                fields,
                 source="webhook",
-                image_url=fields.image_url,
                 delivery_id=delivery_id,
-                payload=fields.payload,
                 max_images_per_sku=settings.max_images_per_sku,
             )
 
