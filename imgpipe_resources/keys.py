@@ -82,7 +82,3 @@ def composite_key(sku: str, sha256: str, theme: str, ext: str) -> str:
     return check_storage_key(
         f"composites/{validate_sku(sku)}/{validate_sha256(sha256)}/{theme}.{ext}"
     )
-
-
-def preview_key(kind: str, name: str) -> str:
-    return check_storage_key(f"previews/{kind}/{name}.jpg")

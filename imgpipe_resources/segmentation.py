@@ -44,10 +44,6 @@ class SegmentationProvider(dg.ConfigurableResource, ABC):
     def cut_out(self, data: bytes, request: CutoutRequest) -> Cutout: ...
 
     @property
-    @abstractmethod
-    def model(self) -> str: ...
-
-    @property
     def concurrency(self) -> int:
         """Cut-outs one step works on at once (remote models hide their latency)."""
         return 1
@@ -66,10 +62,6 @@ class LocalSegmenter(SegmentationProvider):
     def cut_out(self, data: bytes, request: CutoutRequest) -> Cutout:
         return cut_out(data, load_segmenter(Path(self.models_dir), self.allow_fallback))
 
-    @property
-    def model(self) -> str:
-        return load_segmenter(Path(self.models_dir), self.allow_fallback).name
-
 
 class ReplicateSegmenter(SegmentationProvider):
     """A background-removal model on Replicate (pinned version), paid once per photo.
@@ -87,10 +79,6 @@ class ReplicateSegmenter(SegmentationProvider):
     image_input: str = "image"
     extra_input: dict[str, Any] = Field(default_factory=dict)
     parallel: int = Field(default=8, description="REPLICATE_CONCURRENCY: cut-outs at once")
-
-    @property
-    def model(self) -> str:
-        return self.model_ref
 
     @property
     def concurrency(self) -> int:

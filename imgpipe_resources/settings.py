@@ -28,10 +28,6 @@ class Settings:
     cleanup_days: int = 30
     cleanup_composites: bool = False
 
-    @property
-    def storage_dir(self) -> Path:
-        return self.home
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env

@@ -165,11 +165,6 @@ def composite(
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def cutout_rgba(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return np.dstack([rgb, a8])
-
-
 def framed_cutout(rgb: np.ndarray, alpha: np.ndarray, frame: Frame) -> bytes:
     """The subject placed on a transparent canvas exactly where ``composite`` will put it."""
     import io

@@ -95,9 +95,3 @@ class Ledger:
                 )
             )
         return float(total or 0)
-
-    def count(self, work_key: str) -> int:
-        with session_scope(self.url) as session:
-            return int(
-                session.scalar(select(func.count()).where(Prediction.work_key == work_key)) or 0
-            )
