@@ -146,3 +146,17 @@ def small_settings(tmp_path: Path) -> Settings:
     s = make_settings(tmp_path / "home", themes_path=themes)
     upgrade(s.database_url)
     return s
+
+
+def ingest(settings: Settings, paths: list[Path], title: str | None = None) -> list[str]:
+    """Record photos as `imgpipe ingest` does; return their partition keys (all accepted)."""
+    from imgpipe_assets.ingest import ingest_file
+    from imgpipe_resources.storage import LocalObjectStore
+
+    store = LocalObjectStore(root=str(settings.home))
+    keys = []
+    for path in paths:
+        result = ingest_file(settings, store, path, title=title)
+        assert result.partition_key, result
+        keys.append(result.partition_key)
+    return keys

@@ -13,14 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from imgpipe_assets.definitions import build_definitions
-from imgpipe_assets.ingest import ingest_file
 from imgpipe_resources.alerts import SlackAlerts
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
-from imgpipe_resources.storage import LocalObjectStore
 from sensors.failures import failure_sensor
+from tests.conftest import ingest
 
 
 @pytest.fixture
@@ -52,8 +51,7 @@ def test_failed_run_marks_jobs_and_posts_to_slack(
     broken = tmp_path / "BROKEN-9.jpg"
     data = sample_photos["RING-0001"].read_bytes()
     broken.write_bytes(data[: len(data) // 3])
-    store = LocalObjectStore(root=str(small_settings.home))
-    key = str(ingest_file(small_settings, store, broken).partition_key)
+    (key,) = ingest(small_settings, [broken])
     defs = build_definitions(small_settings)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("images", [key])

@@ -7,24 +7,13 @@ import pytest
 from sqlalchemy import select
 
 from imgpipe_assets.definitions import build_definitions
-from imgpipe_assets.ingest import ingest_file
 from imgpipe_assets.local_run import run_chain
 from imgpipe_assets.partitions import multi_key, range_tags
 from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope, upgrade
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
-from imgpipe_resources.storage import LocalObjectStore
-
-
-def _ingest(settings: Settings, paths: list[Path]) -> list[str]:
-    store = LocalObjectStore(root=str(settings.home))
-    keys = []
-    for path in paths:
-        result = ingest_file(settings, store, path, title="Test product")
-        assert result.partition_key, result
-        keys.append(result.partition_key)
-    return keys
+from tests.conftest import ingest
 
 
 def _jobs(settings: Settings) -> dict[tuple[str, str], Job]:
@@ -44,7 +33,7 @@ def chain_settings(request: pytest.FixtureRequest, small_settings: Settings) -> 
 
 def test_one_image_through_materialize(chain_settings: Settings, sample_photos: dict) -> None:
     small_settings = chain_settings
-    (key,) = _ingest(small_settings, [sample_photos["RING-0001"]])
+    (key,) = ingest(small_settings, [sample_photos["RING-0001"]], "Test product")
     defs = build_definitions(small_settings)
     assets = defs.resolve_all_asset_specs()
     assert {a.key.to_user_string() for a in assets} == {
@@ -90,8 +79,10 @@ def test_batch_with_a_bad_photo_keeps_going_and_reruns_add_nothing(
     truncated = tmp_path / "BROKEN-1.jpg"
     data = sample_photos["WATCH-0002"].read_bytes()
     truncated.write_bytes(data[: len(data) // 3])
-    keys = _ingest(
-        small_settings, [sample_photos["RING-0001"], truncated, sample_photos["PENDANT-0003"]]
+    keys = ingest(
+        small_settings,
+        [sample_photos["RING-0001"], truncated, sample_photos["PENDANT-0003"]],
+        "Test product",
     )
     defs = build_definitions(small_settings)
     themes = list(load_themes(small_settings.themes_path).values())

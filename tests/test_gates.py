@@ -13,12 +13,11 @@ from sqlalchemy import select
 
 from imgpipe_assets.definitions import build_definitions
 from imgpipe_assets.imaging.gates import blocking, evaluate
-from imgpipe_assets.ingest import ingest_file
 from imgpipe_assets.partitions import range_tags
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
-from imgpipe_resources.storage import LocalObjectStore
+from tests.conftest import ingest
 
 
 def disc(size: int = 1000, radius: float = 0.3, cy: float = 0.5) -> np.ndarray:
@@ -66,11 +65,7 @@ def test_a_blank_photo_stops_at_the_gate_and_its_neighbour_goes_on(
     buf = io.BytesIO()
     Image.new("RGB", (640, 640), (240, 240, 240)).save(buf, "PNG")
     blank.write_bytes(buf.getvalue())
-    store = LocalObjectStore(root=str(small_settings.home))
-    keys = [
-        str(ingest_file(small_settings, store, p).partition_key)
-        for p in (blank, sample_photos["RING-0001"])
-    ]
+    keys = ingest(small_settings, [blank, sample_photos["RING-0001"]])
     defs = build_definitions(small_settings)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("images", keys)

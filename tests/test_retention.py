@@ -8,22 +8,21 @@ import dagster as dg
 from sqlalchemy import select, update
 
 from imgpipe_assets.definitions import build_definitions
-from imgpipe_assets.ingest import ingest_file
 from imgpipe_assets.local_run import run_chain
 from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import LocalObjectStore
+from tests.conftest import ingest
 
 
 def test_retention_deletes_old_intermediates_and_retires_partitions(
     small_settings: Settings, sample_photos: dict
 ) -> None:
     store = LocalObjectStore(root=str(small_settings.home))
-    old_key, new_key = (
-        str(ingest_file(small_settings, store, sample_photos[s]).partition_key)
-        for s in ("RING-0001", "WATCH-0002")
+    old_key, new_key = ingest(
+        small_settings, [sample_photos["RING-0001"], sample_photos["WATCH-0002"]]
     )
     defs = build_definitions(small_settings)
     themes = list(load_themes(small_settings.themes_path).values())

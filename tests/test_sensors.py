@@ -12,6 +12,7 @@ from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import LocalObjectStore
 from sensors.chain import chain_sensor
 from sensors.intake import intake_sensor
+from tests.conftest import ingest
 
 
 def _tick(
@@ -39,8 +40,8 @@ def test_intake_sensor_adds_partitions_and_requests_one_mask_run_per_batch(
     small_settings: Settings, sample_photos: dict
 ) -> None:
     defs = build_definitions(small_settings)
+    keys = ingest(small_settings, list(sample_photos.values()))
     store = LocalObjectStore(root=str(small_settings.home))
-    keys = [ingest_file(small_settings, store, p).partition_key for p in sample_photos.values()]
     with dg.instance_for_test() as instance:
         first = _tick(intake_sensor, instance, defs, None)
         assert first.cursor == "3"
@@ -73,8 +74,7 @@ def test_single_new_photo_gets_a_single_partition_run(
     small_settings: Settings, sample_photos: dict
 ) -> None:
     defs = build_definitions(small_settings)
-    store = LocalObjectStore(root=str(small_settings.home))
-    key = ingest_file(small_settings, store, sample_photos["WATCH-0002"]).partition_key
+    (key,) = ingest(small_settings, [sample_photos["WATCH-0002"]])
     with dg.instance_for_test() as instance:
         result = _tick(intake_sensor, instance, defs, None)
         (request,) = result.run_requests
@@ -86,8 +86,7 @@ def test_chain_sensor_follows_masks_then_composites(
     small_settings: Settings, sample_photos: dict, tmp_path: Path
 ) -> None:
     defs = build_definitions(small_settings)
-    store = LocalObjectStore(root=str(small_settings.home))
-    key = ingest_file(small_settings, store, sample_photos["PENDANT-0003"]).partition_key
+    (key,) = ingest(small_settings, [sample_photos["PENDANT-0003"]])
     assert key
     with dg.instance_for_test() as instance:
         assert "no new masks" in (_tick(chain_sensor, instance, defs, None).skip_message or "")
@@ -128,8 +127,7 @@ def test_chain_sensor_renders_an_intake_batch_in_one_run(
     small_settings: Settings, sample_photos: dict
 ) -> None:
     defs = build_definitions(small_settings)
-    store = LocalObjectStore(root=str(small_settings.home))
-    keys = [ingest_file(small_settings, store, p).partition_key for p in sample_photos.values()]
+    keys = ingest(small_settings, list(sample_photos.values()))
     with dg.instance_for_test() as instance:
         intake = _tick(intake_sensor, instance, defs, None)
         _apply_partitions(instance, intake)

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from imgpipe_assets.definitions import build_definitions
-from imgpipe_assets.ingest import ingest_file
 from imgpipe_assets.local_run import run_chain
 from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope
@@ -26,8 +25,7 @@ from imgpipe_resources.shopify.client import (
     SkuAmbiguous,
     SkuNotFound,
 )
-from imgpipe_resources.storage import LocalObjectStore
-from tests.conftest import SHARED
+from tests.conftest import SHARED, ingest
 
 SCHEMA = SHARED / "schemas" / "shopify-admin-schema-2025-01.json.gz"
 
@@ -149,10 +147,7 @@ def test_chain_publishes_every_composite_once_under_faults(
             original(self, **data)
 
         monkeypatch.setattr(ShopifyAdmin, "__init__", quick)
-        store = LocalObjectStore(root=str(small_settings.home))
-        keys = [
-            str(ingest_file(small_settings, store, p).partition_key) for p in sample_photos.values()
-        ]
+        keys = ingest(small_settings, list(sample_photos.values()))
         defs = build_definitions(small_settings)
         themes = list(load_themes(small_settings.themes_path).values())
         with dg.instance_for_test() as instance:
