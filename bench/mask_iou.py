@@ -1,8 +1,11 @@
 """Mask IoU of the offline segmenter on the evaluation photos in ../shared/eval.
 
-    .venv/bin/python bench/mask_iou.py [--eval DIR] [--no-flip] [--fallback]
+    .venv/bin/python bench/mask_iou.py [--eval DIR] [--flip] [--no-refine] [--no-matting]
+    .venv/bin/python bench/mask_iou.py --fallback
 
-Scores the mask thresholded at 0.5 against ground truth, ignoring 128 (unlabelled) pixels.
+Runs each photo through the production cut-out (decode, model on a reduced copy, backdrop
+refinement, crop, guided edge refinement) and scores its alpha, placed back on the whole
+frame and thresholded at 0.5, against ground truth, ignoring 128 (unlabelled) pixels.
 "Plain-background" photos are those whose 8-pixel border band has a colour spread (mean
 per-channel standard deviation) under 30; the rule is printed so the subset can be checked.
 """
@@ -21,6 +24,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from imgpipe_assets.imaging.pipeline import cut_out, frame_alpha  # noqa: E402
 from imgpipe_assets.imaging.segment import BorderColour, U2NetP, load_segmenter  # noqa: E402
 from imgpipe_resources.settings import Settings  # noqa: E402
 
@@ -51,8 +55,9 @@ def iou(alpha: np.ndarray, truth: np.ndarray) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
-    parser.add_argument("--no-flip", action="store_true")
-    parser.add_argument("--no-refine", action="store_true", help="the model's alpha alone")
+    parser.add_argument("--flip", action="store_true", help="add a mirrored second opinion")
+    parser.add_argument("--no-refine", action="store_true", help="no backdrop refinement")
+    parser.add_argument("--no-matting", action="store_true", help="no guided edge refinement")
     parser.add_argument("--fallback", action="store_true", help="score the weights-free fallback")
     args = parser.parse_args()
     if not args.eval.is_dir():
@@ -60,18 +65,20 @@ def main() -> int:
         return 0
     models = Settings.from_env().models_dir
     seg = BorderColour() if args.fallback else load_segmenter(models, allow_fallback=False)
-    if isinstance(seg, U2NetP) and (args.no_flip or args.no_refine):
-        seg = U2NetP(models / "u2netp.onnx", flip_tta=not args.no_flip, refine=not args.no_refine)
+    if isinstance(seg, U2NetP) and (args.flip or args.no_refine):
+        seg = U2NetP(models / "u2netp.onnx", flip_tta=args.flip, refine=not args.no_refine)
     groups: dict[str, list[float]] = {}
     seconds = []
     for sub in ("segmentation", "synthetic"):
         for img_path in sorted((args.eval / sub / "images").glob("*")):
             mask_path = args.eval / sub / "masks" / (img_path.stem + ".png")
+            data = img_path.read_bytes()
             rgb = np.asarray(Image.open(img_path).convert("RGB"))
             truth = np.asarray(Image.open(mask_path).convert("L"))
             t0 = time.perf_counter()
-            alpha = seg.predict(rgb)
+            cut = cut_out(data, seg, refine=not args.no_matting)
             seconds.append(time.perf_counter() - t0)
+            alpha = frame_alpha(cut, truth.shape[1], truth.shape[0])
             score = iou(alpha, truth)
             names = [sub]
             if sub == "segmentation":
@@ -83,7 +90,11 @@ def main() -> int:
             for name in names:
                 groups.setdefault(name, []).append(score)
             print(f"{img_path.name:36s} {score:.3f}  spread={border_spread(rgb):5.1f}")
-    extras = ("" if args.no_flip else " +flip") + ("" if args.no_refine else " +backdrop refine")
+    extras = (
+        (" +flip" if args.flip else "")
+        + ("" if args.no_refine else " +backdrop refine")
+        + ("" if args.no_matting else " +guided edge")
+    )
     print(f"\nsegmenter: {seg.name}{extras}")
     print(f"{'subset':28s} {'n':>3s} {'mean':>6s} {'median':>6s}")
     for name, scores in sorted(groups.items()):

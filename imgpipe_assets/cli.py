@@ -157,21 +157,32 @@ def ingest(paths: tuple[Path, ...], sku: str | None, title: str | None) -> None:
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the 8-bit mask PNG (same size as IMAGE).",
+    help="Where to write the PNG.",
+)
+@click.option(
+    "--mask-only",
+    is_flag=True,
+    help="Write the 8-bit mask at the photo's own size instead of the cut-out.",
 )
 @_guard
-def mask_cmd(image: Path, output: Path) -> None:
-    """Cut out one photo: write its foreground mask as an 8-bit PNG."""
-    from imgpipe_assets.imaging.pipeline import cut_out
+def mask_cmd(image: Path, output: Path, mask_only: bool) -> None:
+    """Cut out one photo: write the product on transparency (RGBA PNG, cropped to it), or
+    with --mask-only its 8-bit foreground mask."""
+    from imgpipe_assets.imaging.encode import encode_mask
+    from imgpipe_assets.imaging.pipeline import cut_out, frame_alpha
     from imgpipe_assets.imaging.segment import load_segmenter
 
     started = time.perf_counter()
     cut = cut_out(image.read_bytes(), load_segmenter(_settings().models_dir))
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(cut.mask_png)
+    if mask_only:
+        output.write_bytes(encode_mask(frame_alpha(cut, cut.width, cut.height)))
+    else:
+        output.write_bytes(cut.png())
     click.echo(
-        f"{output}: {cut.width}x{cut.height}, coverage {cut.coverage:.1%}, "
-        f"model {cut.model}, {time.perf_counter() - started:.2f}s"
+        f"{output}: {cut.width}x{cut.height} photo, cut-out {cut.rgb.shape[1]}x"
+        f"{cut.rgb.shape[0]}, coverage {cut.coverage:.1%}, model {cut.model}, "
+        f"{time.perf_counter() - started:.2f}s"
     )
 
 

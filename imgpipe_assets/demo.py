@@ -8,11 +8,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from imgpipe_assets.assets.sources import decode_mask, decode_plain
+from imgpipe_assets.assets.sources import decode_plain
 from imgpipe_assets.definitions import build_definitions
 from imgpipe_assets.environments import storage_for
 from imgpipe_assets.imaging.encode import encode
-from imgpipe_assets.imaging.pipeline import on_grey
+from imgpipe_assets.imaging.pipeline import load_cutout, on_grey
 from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
 from imgpipe_assets.imaging.segment import U2NetP, load_segmenter
 from imgpipe_assets.imaging.sheet import contact_sheet
@@ -99,8 +99,9 @@ def _run(
             any_job = next(iter(jobs.values()))
             source = decode_plain(store.get(any_job.original_key)) if any_job.original_key else None
             cut = None
-            if source is not None and any_job.mask_key and store.exists(any_job.mask_key):
-                cut = on_grey(source, decode_mask(store.get(any_job.mask_key)))
+            if any_job.mask_key and store.exists(any_job.mask_key):
+                stored = load_cutout(store.get(any_job.mask_key))
+                cut = on_grey(stored.rgb, stored.alpha) if stored is not None else None
             cells = [source, cut]
             for theme in themes:
                 job = jobs.get(theme.name)

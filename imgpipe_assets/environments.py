@@ -99,7 +99,8 @@ def replicate_for(env: Mapping[str, str]) -> ReplicateModels:
 def segmenter_for(settings: Settings, env: Mapping[str, str] | None = None) -> SegmentationProvider:
     env = os.environ if env is None else env
     if _choice(env, "IMGPIPE_SEGMENTER", "replicate", "local", {"local", "replicate"}) == "local":
-        return LocalSegmenter(models_dir=str(settings.models_dir))
+        flip = env.get("IMGPIPE_SEGMENTER_FLIP", "").lower() in ("1", "true", "yes")
+        return LocalSegmenter(models_dir=str(settings.models_dir), flip_tta=flip)
     return ReplicateSegmenter(
         replicate=replicate_for(env),
         model_ref=env.get("REPLICATE_SEGMENTATION_MODEL") or DEFAULT_CUTOUT_MODEL,

@@ -29,6 +29,8 @@ class Theme:
     shadow: Shadow = field(default_factory=Shadow)
     output_format: str = "jpeg"
     quality: int = 90
+    progressive: bool = False
+    sizes: tuple[int, ...] = ()  # extra copies, by long side in pixels
     alt: str = "{title}"
     publish: str = "auto"
 
@@ -93,6 +95,13 @@ def _theme(name: str, raw: dict[str, Any]) -> Theme:
     quality = int(output.get("quality", 90))
     if not 1 <= quality <= 100:
         raise InvalidThemeFile(f"{where}: output.quality must be 1-100")
+    progressive = bool(output.get("progressive", False))
+    try:
+        sizes = tuple(sorted({int(v) for v in output.get("sizes") or ()}, reverse=True))
+    except (TypeError, ValueError):
+        raise InvalidThemeFile(f"{where}: output.sizes must be a list of pixel sizes") from None
+    if any(not 64 <= v < max(canvas) for v in sizes):
+        raise InvalidThemeFile(f"{where}: output.sizes must be 64 px up to the canvas's long side")
     publish = str(raw.get("publish", "auto"))
     if publish not in ("auto", "review"):
         raise InvalidThemeFile(f"{where}: publish must be auto or review")
@@ -105,6 +114,8 @@ def _theme(name: str, raw: dict[str, Any]) -> Theme:
         shadow=shadow,
         output_format=fmt,
         quality=quality,
+        progressive=progressive,
+        sizes=sizes,
         alt=str(raw.get("alt", "{title}")),
         publish=publish,
     )

@@ -78,7 +78,9 @@ def background_key(theme: str, fingerprint: str, ext: str = "png") -> str:
     return check_storage_key(f"backgrounds/{theme}/{fingerprint}.{ext}")
 
 
-def composite_key(sku: str, sha256: str, theme: str, ext: str) -> str:
+def composite_key(sku: str, sha256: str, theme: str, ext: str, size: int | None = None) -> str:
+    """The theme's composite; with ``size``, its smaller copy of that long side in pixels."""
+    name = f"{theme}={size}" if size else theme
     return check_storage_key(
-        f"composites/{validate_sku(sku)}/{validate_sha256(sha256)}/{theme}.{ext}"
+        f"composites/{validate_sku(sku)}/{validate_sha256(sha256)}/{name}.{ext}"
     )

@@ -15,7 +15,7 @@ from PIL import Image
 from pydantic import Field
 
 from imgpipe_assets.imaging.decode import decode_rgba
-from imgpipe_assets.imaging.pipeline import Cutout, cut_out, cutout_from_alpha
+from imgpipe_assets.imaging.pipeline import WORK_PX, Cutout, cut_out, cutout_from_alpha
 from imgpipe_assets.imaging.segment import load_segmenter
 from imgpipe_resources.db.predictions import Ledger, Work
 from imgpipe_resources.replicate_models import PredictionFailed, ReplicateModels, output_bytes
@@ -35,6 +35,7 @@ class CutoutRequest:
     sha256: str
     source_uri: str | None
     ledger: Ledger
+    work_px: int = WORK_PX  # the cut-out's long side: what the largest theme needs
 
 
 class SegmentationProvider(dg.ConfigurableResource, ABC):
@@ -58,9 +59,15 @@ class LocalSegmenter(SegmentationProvider):
 
     models_dir: str = Field(description="Directory holding u2netp.onnx (imgpipe models fetch)")
     allow_fallback: bool = True
+    flip_tta: bool = Field(
+        default=False,
+        description="IMGPIPE_SEGMENTER_FLIP: a mirrored second opinion (slightly better masks, "
+        "twice the model time)",
+    )
 
     def cut_out(self, data: bytes, request: CutoutRequest) -> Cutout:
-        return cut_out(data, load_segmenter(Path(self.models_dir), self.allow_fallback))
+        segmenter = load_segmenter(Path(self.models_dir), self.allow_fallback, self.flip_tta)
+        return cut_out(data, segmenter, work_px=request.work_px)
 
 
 class ReplicateSegmenter(SegmentationProvider):
@@ -87,7 +94,8 @@ class ReplicateSegmenter(SegmentationProvider):
     def cut_out(self, data: bytes, request: CutoutRequest) -> Cutout:
         rgb, own_alpha = decode_rgba(data)
         if own_alpha is not None:  # already cut out: nothing to pay for
-            return cutout_from_alpha(rgb, own_alpha.astype(np.float32) / 255.0, "source-alpha")
+            alpha = own_alpha.astype(np.float32) / 255.0
+            return cutout_from_alpha(rgb, alpha, "source-alpha", work_px=request.work_px)
         source = request.source_uri
         if not source or not source.startswith("https://"):
             source = f"data:{_mime(data)};base64,{base64.b64encode(data).decode()}"
@@ -103,7 +111,7 @@ class ReplicateSegmenter(SegmentationProvider):
         )
         alpha = _alpha_of(output_bytes(outcome.output), rgb.shape[1], rgb.shape[0])
         return cutout_from_alpha(
-            rgb, alpha, self.model_ref, outcome.cost_usd, outcome.prediction_id
+            rgb, alpha, self.model_ref, outcome.cost_usd, outcome.prediction_id, request.work_px
         )
 
 

@@ -28,14 +28,21 @@ def test_every_command_has_help(command: str, env: dict[str, str]) -> None:
     assert result.exit_code == 0 and "Usage" in result.output
 
 
-def test_mask_writes_an_8bit_mask_the_size_of_the_input(
+def test_mask_writes_a_cutout_or_an_8bit_mask_the_size_of_the_input(
     tmp_path: Path, env: dict[str, str], sample_photos: dict
 ) -> None:
+    photo = sample_photos["RING-0001"]
     out = tmp_path / "out" / "mask.png"
-    result = run(["mask", str(sample_photos["RING-0001"]), "-o", str(out)], env)
+    result = run(["mask", str(photo), "-o", str(out), "--mask-only"], env)
     assert result.exit_code == 0, result.output
-    with Image.open(out) as im, Image.open(sample_photos["RING-0001"]) as src:
+    with Image.open(out) as im, Image.open(photo) as src:
         assert im.mode == "L" and im.size == src.size
+    cutout = tmp_path / "out" / "ring.png"
+    assert run(["mask", str(photo), "-o", str(cutout)], env).exit_code == 0
+    with Image.open(cutout) as im, Image.open(photo) as src:
+        assert im.mode == "RGBA"
+        assert im.width < src.width and im.height < src.height  # cropped to the ring
+        assert im.getchannel("A").getextrema() == (0, 255)
 
 
 def test_usage_errors_are_one_line(tmp_path: Path, env: dict[str, str]) -> None:

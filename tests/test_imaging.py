@@ -101,11 +101,11 @@ def _square_subject(size: int = 100) -> tuple[np.ndarray, np.ndarray]:
 
 def test_subject_is_cropped_scaled_and_padded() -> None:
     rgb, alpha = _square_subject()
-    _fg, a, (x, y) = place(rgb, alpha, Frame(400, 400, padding=0.1, align="center"))
-    assert a.shape == (320, 160)  # 40 x 20 subject scaled to fill 320 px of height
+    fg, (x, y) = place(rgb, alpha, Frame(400, 400, padding=0.1, align="center"))
+    assert fg.shape == (320, 160, 4)  # 40 x 20 subject scaled to fill 320 px of height
     assert (x, y) == (120, 40)
-    _fg, a, (x, y) = place(rgb, alpha, Frame(400, 400, padding=0.1, align="bottom"))
-    assert y + a.shape[0] == 360
+    fg, (x, y) = place(rgb, alpha, Frame(400, 400, padding=0.1, align="bottom"))
+    assert y + fg.shape[0] == 360
 
 
 def test_shadow_never_darkens_the_product_and_edges_blend_linearly() -> None:
@@ -114,11 +114,14 @@ def test_shadow_never_darkens_the_product_and_edges_blend_linearly() -> None:
     backdrop = np.full((400, 400, 3), 255, np.uint8)
     frame = Frame(400, 400, padding=0.1)
     out = composite(backdrop, rgb, alpha, frame, Shadow(contact_opacity=0.9, drop_opacity=0.9))
-    _fg, a, (x, y) = place(rgb, alpha, frame)
+    fg, (x, y) = place(rgb, alpha, frame)
+    a = fg[..., 3]
     solid = np.zeros((400, 400), bool)
-    solid[y : y + a.shape[0], x : x + a.shape[1]] = a > 0.999
+    solid[y : y + a.shape[0], x : x + a.shape[1]] = a == 255
     assert solid.any()
-    assert np.all(out[solid] == (250, 10, 10))  # the product's own colour, no shadow on it
+    # The product's own colour, no shadow on it.
+    assert np.array_equal(out[solid], fg[a == 255][:, :3])
+    assert np.abs(out[solid].astype(int) - (250, 10, 10)).max() <= 6
     below = out[y + a.shape[0] + 2, 200]
     assert below.mean() < 250  # but there is a shadow under it
 

@@ -5,18 +5,16 @@ from decimal import Decimal
 from typing import Any
 
 import dagster as dg
-import numpy as np
 
 from imgpipe_assets.assets.batch import materialize_each, preview
 from imgpipe_assets.assets.sources import (
-    decode_mask,
     image_ref,
     record_image_failure,
     source_bytes,
 )
 from imgpipe_assets.imaging import gates
 from imgpipe_assets.imaging.encode import thumbnail_jpeg
-from imgpipe_assets.imaging.pipeline import measure, on_grey
+from imgpipe_assets.imaging.pipeline import load_cutout, on_grey, work_size
 from imgpipe_assets.partitions import image_partitions
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import ensure_jobs, enter_stage
@@ -48,17 +46,22 @@ def mask(
     themes: ThemeLibrary,
     fetcher: ImageFetcher,
 ) -> dg.MaterializeResult:
-    """Foreground mask of each source photo (8-bit PNG, same size as the photo).
+    """Cut-out of each source photo: the product's own pixels with a soft alpha (RGBA PNG).
 
-    Photos announced by URL are downloaded here (never in the sensor), checked against
-    their sha256 and kept at ``originals/{sku}/{sha256}.{ext}``. Content-addressed at
-    ``masks/{sha256}.png``: a photo is cut out once, whatever its SKU or theme, and a re-run
-    finds the stored mask instead of paying again. Quality gates (coverage, a product cut
-    off by the frame, source resolution, a shattered mask) stop an image here, before any
-    composite, with the gate named on its jobs rows; borderline values are listed as
-    warnings. Moves the image's jobs to SEGMENTING.
+    Cropped to the product and sized for the largest theme, its edge refined against the
+    photo's own edges and its boundary colour decontaminated (no backdrop fringe on a new
+    background); the photo's measurements ride along in the PNG. Photos announced by URL
+    are downloaded here (never in the sensor), checked against their sha256 and kept at
+    ``originals/{sku}/{sha256}.{ext}``. Content-addressed at ``masks/{sha256}.png``: a photo
+    is cut out once, whatever its SKU or theme, and a re-run finds the stored cut-out instead
+    of paying again. Quality gates (coverage, a product cut off by the frame, source
+    resolution, a shattered or hole-riddled mask) stop an image here, before any composite,
+    with the gate named on its jobs rows; borderline values are listed as warnings. Moves
+    the image's jobs to SEGMENTING.
     """
-    theme_names = list(themes.all())
+    theme_list = themes.all()
+    theme_names = list(theme_list)
+    work_px = work_size(theme_list.values())
     ledger = Ledger(db.url)
 
     def work(key: str) -> dict[str, Any]:
@@ -70,33 +73,29 @@ def mask(
         data, orig_key = source_bytes(storage, ref, fetcher)
         mkey = mask_key(ref.sha256)
         started = time.perf_counter()
-        if storage.exists(mkey):
+        png = storage.get(mkey) if storage.exists(mkey) else b""
+        stored_cut = load_cutout(png) if png else None
+        if stored_cut is not None:
             # Paid for once: a re-run, or the same photo under another SKU, reuses it.
-            png = storage.get(mkey)
-            alpha = decode_mask(png)
-            coverage, bbox, touches = measure(alpha)
-            model, cached, size, cost, prediction = "stored", True, len(png), 0.0, None
-            thumb = thumbnail_jpeg(np.clip(alpha * 255, 0, 255).astype(np.uint8))
-            width, height = alpha.shape[1], alpha.shape[0]
+            cut, cached, size, cost, prediction = stored_cut, True, len(png), 0.0, None
+            model = f"stored ({cut.model})"
         else:
             uri = storage.uri(orig_key)
             request = CutoutRequest(
-                ref.sku, ref.sha256, uri if uri.startswith("https://") else None, ledger
+                ref.sku, ref.sha256, uri if uri.startswith("https://") else None, ledger, work_px
             )
             cut = segmenter.cut_out(data, request)
-            stored = storage.put(mkey, cut.mask_png, "image/png")
+            stored = storage.put(mkey, cut.png(), "image/png")
             if cut.prediction_id:
                 ledger.stored(cut.prediction_id, mkey)
-            coverage, bbox, touches, model = cut.coverage, cut.bbox, cut.touches_edge, cut.model
             cached, size, cost, prediction = (
                 stored.cached,
                 stored.size,
                 cut.cost_usd,
                 cut.prediction_id,
             )
-            thumb = thumbnail_jpeg(on_grey(cut.rgb, cut.alpha))
-            width, height, alpha = cut.width, cut.height, cut.alpha
-        verdicts = gates.evaluate(alpha, width, height)
+            model = cut.model
+        verdicts = gates.grade(cut.stats)
         with db.session() as session:
             jobs = ensure_jobs(session, ref, theme_names)
             for job in jobs:
@@ -106,10 +105,10 @@ def mask(
                 job.cost_usd += Decimal(str(round(cost / len(jobs), 6)))
         stopped = gates.blocking(verdicts)
         if stopped:
-            # The mask stays stored (it was paid for); the image goes no further.
+            # The cut-out stays stored (it was paid for); the image goes no further.
             raise QualityGateFailed(
                 "; ".join(f"{v.gate}: {v.reason}" for v in stopped)
-                + f" (mask kept at {mkey} for inspection)"
+                + f" (cut-out kept at {mkey} for inspection)"
             )
         warnings = [f"{v.gate}: {v.reason}" for v in verdicts if v.outcome == "warn"]
         return {
@@ -119,17 +118,18 @@ def mask(
             "status": "cached" if cached else "created",
             "sku": ref.sku,
             "sha256": ref.sha256,
-            "width": width,
-            "height": height,
-            "mask_coverage": round(coverage, 4),
-            "subject_bbox": dg.MetadataValue.json(list(bbox)),
-            "touches_edge": touches,
+            "width": cut.width,
+            "height": cut.height,
+            "cutout_size": f"{cut.rgb.shape[1]}x{cut.rgb.shape[0]}",
+            "mask_coverage": round(cut.coverage, 4),
+            "subject_bbox": dg.MetadataValue.json(list(cut.crop)),
+            "touches_edge": cut.touches_edge,
             "model": model,
             "provider": type(segmenter).__name__,
             "prediction_id": prediction or "",
             "cost_usd": round(cost, 6),
             "segment_seconds": round(time.perf_counter() - started, 3),
-            "preview": preview(thumb, "cut-out"),
+            "preview": preview(thumbnail_jpeg(on_grey(cut.rgb, cut.alpha)), "cut-out"),
             "quality_gates": dg.MetadataValue.json(
                 {v.gate: {"outcome": v.outcome, "value": v.value} for v in verdicts}
             ),

@@ -80,11 +80,6 @@ def store_original(storage: ObjectStore, ref: ImageRef, data: bytes) -> str:
     return key
 
 
-def decode_mask(png: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(png)) as im:
-        return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-
-
 def decode_plain(data: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as im:
         return np.asarray(im.convert("RGB"))

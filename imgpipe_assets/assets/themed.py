@@ -4,8 +4,10 @@ Built by a factory because the theme dimension comes from the theme file.
 """
 
 import io
+import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -15,11 +17,11 @@ from PIL import Image
 
 from imgpipe_assets.assets.batch import materialize_each, preview
 from imgpipe_assets.assets.mask import mask
-from imgpipe_assets.assets.sources import decode_mask, decode_plain, image_ref, verify_sha256
+from imgpipe_assets.assets.sources import decode_plain, image_ref
 from imgpipe_assets.imaging import pipeline
-from imgpipe_assets.imaging.compose import framed_cutout
-from imgpipe_assets.imaging.decode import decode_rgb
+from imgpipe_assets.imaging.compose import framed_cutout, subject
 from imgpipe_assets.imaging.encode import CONTENT_TYPES, EXTENSIONS, thumbnail_jpeg
+from imgpipe_assets.imaging.pipeline import Cutout, load_cutout
 from imgpipe_assets.partitions import IMAGE, image_theme_partitions, split_multi_key
 from imgpipe_assets.themes import Theme
 from imgpipe_resources.backgrounds import BackgroundGenerator, GenerationRequest
@@ -71,6 +73,27 @@ def _png(image: Any) -> bytes:
     # Level 1: backgrounds are intermediates read once per composite; speed beats size.
     Image.fromarray(image).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
+
+
+class _Recent:
+    """A tiny thread-safe memo of the last few values (decoded cut-outs, backgrounds), so a
+    run over many images holds a bounded number of them."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            value = make()  # under the lock: two themes of one image decode it once
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+            return value
 
 
 def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]:
@@ -140,8 +163,12 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
             if not storage.exists(bkey):
                 if job.original_key is None or job.mask_key is None:
                     raise SourceMissing(f"{key} has no recorded original or mask")
-                rgb = decode_rgb(storage.get(job.original_key))
-                framed = framed_cutout(rgb, decode_mask(storage.get(job.mask_key)), theme.frame)
+                cut = load_cutout(storage.get(job.mask_key))
+                if cut is None:
+                    raise SourceMissing(
+                        f"{job.mask_key} is a mask from an older version: re-materialise mask"
+                    )
+                framed = framed_cutout(cut.rgb, cut.alpha, theme.frame)
                 fkey = cutout_key(job.img_sha256, f"{theme.name}-{fingerprint}")
                 storage.put(fkey, framed, "image/png")
                 uri = storage.uri(fkey)
@@ -206,28 +233,37 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
         sRGB-tagged. Rendering is deterministic: unchanged inputs give identical bytes,
         reported as cached. Moves the job to COMPOSITING.
         """
-        decoded: dict[str, tuple[Any, Any]] = {}  # one decode per image, shared by its themes
+        cutouts = _Recent(2)  # the image being rendered (keys are image-major: themes follow)
+        backdrops = _Recent(len(themes.all()) + 1)
+
+        def load(job: Job) -> tuple[Cutout, Image.Image]:
+            assert job.mask_key is not None
+            cut = load_cutout(storage.get(job.mask_key))
+            if cut is None:
+                raise SourceMissing(
+                    f"{job.mask_key} is a mask from an older version: re-materialise mask"
+                )
+            return cut, subject(cut.rgb, cut.alpha)
 
         def work(key: str) -> dict[str, Any]:
             image_key, theme_name = split_multi_key(key)
             theme = themes.get(theme_name)
             job = _enter(db, key, JobStatus.COMPOSITING, context.run_id)
             if job.mask_key is None or job.background_key is None:
-                raise SourceMissing(f"{key} has no recorded mask or background")
+                raise SourceMissing(f"{key} has no recorded cut-out or background")
             started = time.perf_counter()
-            if image_key not in decoded:
-                if job.original_key is None:
-                    raise SourceMissing(f"{key} has no recorded original")
-                data = storage.get(job.original_key)
-                verify_sha256(data, job.img_sha256)
-                decoded[image_key] = (decode_rgb(data), decode_mask(storage.get(job.mask_key)))
-            rgb, alpha = decoded[image_key]
-            backdrop = decode_plain(storage.get(job.background_key))
-            rendered = pipeline.render(rgb, alpha, backdrop, theme)
-            ckey = composite_key(
-                job.sku, job.img_sha256, theme.name, EXTENSIONS[theme.output_format]
-            )
+            cut, prepared = cutouts.get(image_key, lambda: load(job))
+            bkey = job.background_key
+            backdrop = backdrops.get(bkey, lambda: decode_plain(storage.get(bkey)))
+            rendered = pipeline.render(cut.rgb, cut.alpha, backdrop, theme, prepared)
+            ext = EXTENSIONS[theme.output_format]
+            ckey = composite_key(job.sku, job.img_sha256, theme.name, ext)
             stored = storage.put(ckey, rendered.data, rendered.content_type)
+            copies = {}
+            for side, data in rendered.variants.items():
+                vkey = composite_key(job.sku, job.img_sha256, theme.name, ext, size=side)
+                storage.put(vkey, data, rendered.content_type)
+                copies[str(side)] = vkey
             _record(db, key, composite_key=ckey)
             return {
                 "storage_key": ckey,
@@ -239,12 +275,14 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
                 "width": theme.canvas[0],
                 "height": theme.canvas[1],
                 "format": theme.output_format,
+                "smaller_copies": dg.MetadataValue.json(copies),
                 "render_seconds": round(time.perf_counter() - started, 3),
                 "cost_usd": 0.0,
                 "preview": preview(thumbnail_jpeg(rendered.image, 256), f"{job.sku} {theme.name}"),
             }
 
-        return materialize_each(context, work, lambda k, c, m: _fail(db, k, c, m))
+        # Two at a time: scaling, blending and encoding run in C, off the GIL.
+        return materialize_each(context, work, lambda k, c, m: _fail(db, k, c, m), workers=2)
 
     @dg.asset(
         partitions_def=partitions,

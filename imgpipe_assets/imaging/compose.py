@@ -1,11 +1,14 @@
 """Framing a cut-out on a canvas, casting its shadow, and blending it in.
 
-All blending is in float32 on straight (unpremultiplied) colour: out = fg*a + bg*(1-a).
-Shadows are painted on the background before the product, so they never darken it.
+Blending is Porter-Duff "over" on 8-bit straight colour (Pillow's ``alpha_composite``, in
+C): out = fg*a + bg*(1-a). The product is scaled premultiplied, so transparent pixels never
+bleed colour into its edge. Shadows are painted on the background before the product, so
+they never darken it, and only the rectangle they and the product touch is worked on.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,105 +46,144 @@ def subject_bbox(alpha: np.ndarray, threshold: float = 0.05) -> tuple[int, int, 
     return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
 
 
-def place(
-    rgb: np.ndarray, alpha: np.ndarray, frame: Frame
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Crop to the subject, scale it to fit inside the padding, and return it with its offset."""
+def _rgba(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a8 = alpha if alpha.dtype == np.uint8 else np.clip(alpha * 255.0 + 0.5, 0, 255)
+    return np.dstack([rgb, a8.astype(np.uint8)])
+
+
+def subject(rgb: np.ndarray, alpha: np.ndarray) -> Image.Image:
+    """The product cropped to its box as a premultiplied RGBa image, ready to be scaled for
+    any number of themes (scaling premultiplied keeps backdrop colour out of the edge)."""
     top, left, bottom, right = subject_bbox(alpha)
-    crop_rgb = rgb[top:bottom, left:right]
-    crop_a = alpha[top:bottom, left:right]
+    crop = _rgba(rgb[top:bottom, left:right], alpha[top:bottom, left:right])
+    return Image.fromarray(crop, "RGBA").convert("RGBa")
+
+
+def place(
+    rgb: np.ndarray, alpha: np.ndarray, frame: Frame, prepared: Image.Image | None = None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Crop to the subject, scale it to fit inside the padding; (RGBA uint8, (x, y) offset).
+
+    ``prepared`` is ``subject(rgb, alpha)`` computed once for several themes."""
+    crop = prepared if prepared is not None else subject(rgb, alpha)
     box_w = max(1, int(frame.canvas_w * (1 - 2 * frame.padding)))
     box_h = max(1, int(frame.canvas_h * (1 - 2 * frame.padding)))
-    h, w = crop_a.shape
+    w, h = crop.size
     scale = min(box_w / w, box_h / h)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
-    fg = np.asarray(Image.fromarray(crop_rgb).resize((new_w, new_h), resample), dtype=np.float32)
-    a = np.asarray(
-        Image.fromarray(crop_a.astype(np.float32), mode="F").resize((new_w, new_h), resample),
-        dtype=np.float32,
-    )
+    # Lanczos where the product shrinks a lot (moire-free fine chains); bicubic, as sharp and
+    # cheaper, for the small reductions and enlargements a well-sized cut-out needs.
+    resample = Image.Resampling.LANCZOS if scale < 0.6 else Image.Resampling.BICUBIC
+    fg = np.asarray(crop.resize((new_w, new_h), resample, reducing_gap=3.0).convert("RGBA"))
     x = (frame.canvas_w - new_w) // 2
     if frame.align == "bottom":
         y = frame.canvas_h - int(frame.canvas_h * frame.padding) - new_h
     else:
         y = (frame.canvas_h - new_h) // 2
-    return fg, np.clip(a, 0.0, 1.0), (x, y)
+    return fg, (x, y)
 
 
-def _paste_alpha(canvas_shape: tuple[int, int], a: np.ndarray, x: int, y: int) -> np.ndarray:
-    full = np.zeros(canvas_shape, dtype=np.float32)
-    h, w = a.shape
-    y0, x0 = max(0, y), max(0, x)
-    y1, x1 = min(canvas_shape[0], y + h), min(canvas_shape[1], x + w)
-    if y1 > y0 and x1 > x0:
-        full[y0:y1, x0:x1] = a[y0 - y : y1 - y, x0 - x : x1 - x]
-    return full
+Rect = tuple[int, int, int, int]  # top, left, bottom, right
 
 
-def _blurred(
-    canvas_shape: tuple[int, int], paint: Callable[[float], np.ndarray], sigma: float
-) -> np.ndarray:
-    """Blur a shape painted at reduced resolution, then scale it up: shadows are soft, so a
-    quarter-size canvas loses nothing visible and costs a sixteenth of the work."""
-    ch, cw = canvas_shape
+def _blurred(rect: Rect, paint: Callable[[float, Rect], np.ndarray], sigma: float) -> np.ndarray:
+    """A shape painted over ``rect`` at reduced resolution, blurred, then scaled up (as 8-bit
+    coverage): shadows are soft, so the reduced canvas loses nothing visible."""
+    top, left, bottom, right = rect
     scale = min(1.0, max(0.125, 6.0 / max(sigma, 1e-6)))
-    small = paint(scale)
+    small = paint(scale, rect)
     blurred = ndimage.gaussian_filter(small, max(0.5, sigma * scale), mode="constant")
-    if scale == 1.0:
-        return blurred
-    return np.asarray(
-        Image.fromarray(blurred.astype(np.float32), mode="F").resize(
-            (cw, ch), Image.Resampling.BILINEAR
-        ),
-        dtype=np.float32,
-    )
+    image = Image.fromarray(np.clip(blurred * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    return np.asarray(image.resize((right - left, bottom - top), Image.Resampling.BILINEAR))
 
 
 def shadow_map(
     canvas_shape: tuple[int, int], a: np.ndarray, offset: tuple[int, int], shadow: Shadow
-) -> np.ndarray:
-    """Shadow opacity per pixel in [0, 1]: a contact ellipse under the base plus a drop shadow."""
+) -> tuple[np.ndarray, Rect]:
+    """Shadow opacity (uint8) over the rectangle it covers: a contact ellipse under the base
+    plus a drop shadow. Returns (opacity, rect); an empty rect when there is no shadow."""
     ch, cw = canvas_shape
     x, y = offset
+    if a.dtype != np.uint8:
+        a = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
     h, w = a.shape
-    out = np.zeros(canvas_shape, dtype=np.float32)
+    layers: list[tuple[Rect, np.ndarray]] = []
     if shadow.contact_opacity > 0:
         # The footprint: the subject's lowest rows, squashed into an ellipse under its base.
-        rows = np.flatnonzero((a > 0.5).any(axis=1))
+        rows = np.flatnonzero((a > 127).any(axis=1))
         if rows.size:
             base = y + int(rows[-1])
-            foot = a[max(0, rows[-1] - max(2, h // 20)) : rows[-1] + 1].max(0) > 0.5
+            foot = a[max(0, rows[-1] - max(2, h // 20)) : rows[-1] + 1].max(0) > 127
             cols = np.flatnonzero(foot)
             cx = x + (int(cols.mean()) if cols.size else w // 2)
             half_w = max(4.0, (float(np.ptp(cols)) if cols.size else w) * 0.55 + w * 0.05)
             half_h = max(2.0, w * shadow.contact_height * 0.5)
+            sigma = max(1.0, w * shadow.contact_blur)
+            reach = 3 * sigma
+            rect = _clip(
+                (
+                    base - half_h - reach,
+                    cx - half_w - reach,
+                    base + half_h + reach,
+                    cx + half_w + reach,
+                ),
+                ch,
+                cw,
+            )
 
-            def ellipse(scale: float) -> np.ndarray:
-                sh, sw = max(1, round(ch * scale)), max(1, round(cw * scale))
+            def ellipse(scale: float, r: Rect) -> np.ndarray:
+                t, left, b, right = r
+                sh, sw = max(1, round((b - t) * scale)), max(1, round((right - left) * scale))
                 yy, xx = np.ogrid[0:sh, 0:sw]
-                d = ((xx / scale - cx) / half_w) ** 2 + ((yy / scale - base) / half_h) ** 2
+                d = ((xx / scale + left - cx) / half_w) ** 2 + (
+                    (yy / scale + t - base) / half_h
+                ) ** 2
                 return np.clip(1.0 - d, 0.0, 1.0).astype(np.float32)
 
-            sigma = max(1.0, w * shadow.contact_blur)
-            out = np.maximum(out, _blurred(canvas_shape, ellipse, sigma) * shadow.contact_opacity)
+            if rect[2] > rect[0] and rect[3] > rect[1]:
+                layers.append((rect, _blurred(rect, ellipse, sigma) * shadow.contact_opacity))
     if shadow.drop_opacity > 0:
         dx = int(shadow.drop_offset[0] * cw)
         dy = int(shadow.drop_offset[1] * ch)
-
-        def silhouette(scale: float) -> np.ndarray:
-            sh, sw = max(1, round(ch * scale)), max(1, round(cw * scale))
-            small_a = a
-            if scale != 1.0:
-                size = (max(1, round(w * scale)), max(1, round(h * scale)))
-                small_a = np.asarray(
-                    Image.fromarray(a, mode="F").resize(size, Image.Resampling.BILINEAR)
-                )
-            return _paste_alpha((sh, sw), small_a, round((x + dx) * scale), round((y + dy) * scale))
-
         sigma = max(1.0, min(ch, cw) * shadow.drop_blur)
-        out = np.maximum(out, _blurred(canvas_shape, silhouette, sigma) * shadow.drop_opacity)
-    return np.clip(out, 0.0, 1.0)
+        reach = 3 * sigma
+        rect = _clip(
+            (y + dy - reach, x + dx - reach, y + dy + h + reach, x + dx + w + reach), ch, cw
+        )
+
+        def silhouette(scale: float, r: Rect) -> np.ndarray:
+            t, left, b, right = r
+            sh, sw = max(1, round((b - t) * scale)), max(1, round((right - left) * scale))
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small_a = np.asarray(
+                Image.fromarray(a).resize(size, Image.Resampling.BILINEAR), np.float32
+            )
+            out = np.zeros((sh, sw), np.float32)
+            py, px = round((y + dy - t) * scale), round((x + dx - left) * scale)
+            y0, x0 = max(0, py), max(0, px)
+            y1, x1 = min(sh, py + size[1]), min(sw, px + size[0])
+            if y1 > y0 and x1 > x0:
+                out[y0:y1, x0:x1] = small_a[y0 - py : y1 - py, x0 - px : x1 - px] / 255.0
+            return out
+
+        if rect[2] > rect[0] and rect[3] > rect[1]:
+            layers.append((rect, _blurred(rect, silhouette, sigma) * shadow.drop_opacity))
+    if not layers:
+        return np.zeros((0, 0), np.uint8), (0, 0, 0, 0)
+    top = min(r[0] for r, _ in layers)
+    left = min(r[1] for r, _ in layers)
+    bottom = max(r[2] for r, _ in layers)
+    right = max(r[3] for r, _ in layers)
+    out = np.zeros((bottom - top, right - left), np.float32)
+    for (t, lft, b, rgt), layer in layers:
+        view = out[t - top : b - top, lft - left : rgt - left]
+        np.maximum(view, layer, out=view)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), (top, left, bottom, right)
+
+
+def _clip(rect: tuple[float, float, float, float], ch: int, cw: int) -> Rect:
+    t, left, b, right = rect
+    return max(0, int(t)), max(0, int(left)), min(ch, int(np.ceil(b))), min(cw, int(np.ceil(right)))
 
 
 def composite(
@@ -151,30 +193,39 @@ def composite(
     frame: Frame,
     shadow: Shadow,
     shadow_colour: tuple[int, int, int] = (20, 18, 16),
+    prepared: Image.Image | None = None,
 ) -> np.ndarray:
     """The product framed on ``background`` (H x W x 3 uint8) with its shadow; RGB uint8."""
     canvas_shape = background.shape[:2]
-    fg, a, (x, y) = place(rgb, alpha, frame)
-    out = background.astype(np.float32)
-    s = shadow_map(canvas_shape, a, (x, y), shadow)
-    out = out * (1.0 - s[..., None]) + np.asarray(shadow_colour, np.float32) * s[..., None]
-    h, w = a.shape
-    region = out[y : y + h, x : x + w]
-    a3 = a[: region.shape[0], : region.shape[1], None]
-    region[:] = fg[: region.shape[0], : region.shape[1]] * a3 + region * (1.0 - a3)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    ch, cw = canvas_shape
+    fg, (x, y) = place(rgb, alpha, frame, prepared)
+    opacity, srect = shadow_map(canvas_shape, fg[..., 3], (x, y), shadow)
+    prect = _clip((y, x, y + fg.shape[0], x + fg.shape[1]), ch, cw)
+    rects = [r for r in (srect, prect) if r[2] > r[0] and r[3] > r[1]]
+    out = background.copy()
+    if not rects:
+        return out
+    # Only the rectangle the shadow and the product cover is blended.
+    top, left = min(r[0] for r in rects), min(r[1] for r in rects)
+    bottom, right = max(r[2] for r in rects), max(r[3] for r in rects)
+    patch = Image.fromarray(background[top:bottom, left:right]).convert("RGBA")
+    if opacity.size:
+        layer = Image.new("RGBA", (srect[3] - srect[1], srect[2] - srect[0]), (*shadow_colour, 0))
+        layer.putalpha(Image.fromarray(opacity, "L"))
+        patch.alpha_composite(layer, (srect[1] - left, srect[0] - top))
+    product = Image.fromarray(fg, "RGBA")
+    # Parts outside the canvas (a product wider than its padding allows) are clipped.
+    product = product.crop((prect[1] - x, prect[0] - y, prect[3] - x, prect[2] - y))
+    patch.alpha_composite(product, (prect[1] - left, prect[0] - top))
+    out[top:bottom, left:right] = np.asarray(patch.convert("RGB"))
+    return out
 
 
 def framed_cutout(rgb: np.ndarray, alpha: np.ndarray, frame: Frame) -> bytes:
     """The subject placed on a transparent canvas exactly where ``composite`` will put it."""
-    import io
-
-    fg, a, (x, y) = place(rgb, alpha, frame)
-    canvas = np.zeros((frame.canvas_h, frame.canvas_w, 4), np.uint8)
-    h, w = a.shape
-    region = canvas[max(0, y) : y + h, max(0, x) : x + w]
-    region[..., :3] = np.clip(fg[: region.shape[0], : region.shape[1]] + 0.5, 0, 255)
-    region[..., 3] = np.clip(a[: region.shape[0], : region.shape[1]] * 255 + 0.5, 0, 255)
+    fg, (x, y) = place(rgb, alpha, frame)
+    canvas = Image.new("RGBA", (frame.canvas_w, frame.canvas_h), (0, 0, 0, 0))
+    canvas.paste(Image.fromarray(fg, "RGBA"), (x, y))
     buf = io.BytesIO()
-    Image.fromarray(canvas, "RGBA").save(buf, format="PNG", compress_level=1)
+    canvas.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

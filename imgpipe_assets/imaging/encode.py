@@ -18,8 +18,15 @@ def srgb_profile() -> bytes:
     return bytes(profile.tobytes())
 
 
-def encode(image: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> bytes:
-    """Encode an RGB or RGBA uint8 array; only the sRGB profile is embedded."""
+def encode(
+    image: np.ndarray, fmt: str = "jpeg", quality: int = 90, progressive: bool = False
+) -> bytes:
+    """Encode an RGB or RGBA uint8 array; only the sRGB profile is embedded.
+
+    JPEGs are baseline with full-resolution colour (no chroma subsampling: jewellery's fine
+    coloured edges survive). ``progressive`` (with optimised Huffman tables) makes files
+    about 5 % smaller and costs about three times the encoding time.
+    """
     fmt = fmt.lower()
     if fmt not in CONTENT_TYPES:
         raise ValueError(f"unsupported output format {fmt!r}")
@@ -29,7 +36,9 @@ def encode(image: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> bytes:
     buf = io.BytesIO()
     kwargs: dict[str, object] = {"icc_profile": srgb_profile()}
     if fmt == "jpeg":
-        kwargs.update(quality=quality, optimize=True, progressive=True, subsampling=0)
+        kwargs.update(quality=quality, subsampling=0)
+        if progressive:
+            kwargs.update(optimize=True, progressive=True)
     elif fmt == "webp":
         kwargs.update(quality=quality, method=4)
     else:

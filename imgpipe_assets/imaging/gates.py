@@ -24,6 +24,8 @@ class GateLimits:
     warn_side_px: int = 800
     max_fragments: int = 12  # separate pieces: a shattered mask
     warn_fragments: int = 4
+    max_holes: int = 40  # jewellery has holes (rings, links); hundreds mean a noisy mask
+    warn_holes: int = 12
 
 
 @dataclass(frozen=True)
@@ -39,17 +41,37 @@ def _grade(gate: str, value: float, block: bool, warn: bool, reason: str) -> Ver
     return Verdict(gate, outcome, round(float(value), 4), reason if outcome != "pass" else "")
 
 
-def evaluate(
-    alpha: np.ndarray, width: int, height: int, limits: GateLimits = GateLimits()
-) -> list[Verdict]:
+@dataclass(frozen=True)
+class Stats:
+    """What the gates look at, measured on the whole frame's alpha (any resolution)."""
+
+    coverage: float  # fraction of the frame that is subject
+    edge_contact: float  # largest share of one frame edge the subject touches
+    fragments: int  # separate pieces of some size
+    holes: int  # enclosed see-through regions (inside a ring, between links)
+    side: int  # the source photo's short side in pixels
+
+
+def measure(alpha: np.ndarray, width: int, height: int) -> Stats:
     solid = alpha >= 0.5
-    coverage = float(solid.mean())
+    if not solid.any():
+        return Stats(0.0, 0.0, 0, 0, min(width, height))
     edges = [solid[0].mean(), solid[-1].mean(), solid[:, 0].mean(), solid[:, -1].mean()]
-    contact = float(max(edges))
-    labels, count = ndimage.label(solid)
-    sizes = np.bincount(labels.ravel())[1:] if count else np.array([])
-    fragments = int((sizes >= max(16, 0.001 * solid.sum())).sum()) if count else 0
-    side = min(width, height)
+    labels, _ = ndimage.label(solid)
+    sizes = np.bincount(labels.ravel())[1:]
+    fragments = int((sizes >= max(16, 0.001 * solid.sum())).sum())
+    clear, n_clear = ndimage.label(~solid)
+    border = np.unique(np.concatenate([clear[0], clear[-1], clear[:, 0], clear[:, -1]]))
+    clear_sizes = np.bincount(clear.ravel(), minlength=n_clear + 1)
+    clear_sizes[border] = 0
+    clear_sizes[0] = 0
+    holes = int((clear_sizes >= max(9, 0.0005 * solid.sum())).sum())
+    return Stats(float(solid.mean()), float(max(edges)), fragments, holes, min(width, height))
+
+
+def grade(stats: Stats, limits: GateLimits = GateLimits()) -> list[Verdict]:
+    coverage, contact, side = stats.coverage, stats.edge_contact, stats.side
+    fragments, holes = stats.fragments, stats.holes
     return [
         _grade(
             "coverage",
@@ -79,7 +101,20 @@ def evaluate(
             fragments > limits.warn_fragments,
             f"the mask has {fragments} separate pieces",
         ),
+        _grade(
+            "holes",
+            holes,
+            holes > limits.max_holes,
+            holes > limits.warn_holes,
+            f"the mask has {holes} see-through holes",
+        ),
     ]
+
+
+def evaluate(
+    alpha: np.ndarray, width: int, height: int, limits: GateLimits = GateLimits()
+) -> list[Verdict]:
+    return grade(measure(alpha, width, height), limits)
 
 
 def blocking(verdicts: list[Verdict]) -> list[Verdict]:

@@ -1,57 +1,194 @@
 """The imaging core as three calls the assets (and the benchmarks) share.
 
-cut_out:   source bytes -> mask + measurements
+cut_out:    source bytes -> cut-out (the product's pixels and soft alpha, cropped) + stats
 background: theme -> background image
-render:    source + mask + background + theme -> encoded composite
+render:     cut-out + background + theme -> encoded composite
+
+A cut-out is found on a small copy of the photo (the model sees 320 x 320 anyway), then
+the photo is decoded only as large as the largest theme needs for the product's size
+(JPEGs straight from the DCT at 1/2, 1/4 or 1/8), cropped to the product, and its edge
+refined and decontaminated there. The full-resolution photo is never held in memory
+unless the product needs every pixel of it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from PIL import Image, PngImagePlugin
 
 from imgpipe_assets.imaging import background as bg
-from imgpipe_assets.imaging.compose import composite, subject_bbox
-from imgpipe_assets.imaging.decode import MAX_PIXELS, decode_rgba
-from imgpipe_assets.imaging.encode import CONTENT_TYPES, encode, encode_mask
+from imgpipe_assets.imaging import gates
+from imgpipe_assets.imaging.compose import composite, subject
+from imgpipe_assets.imaging.decode import MAX_PIXELS, decode, reduction_for
+from imgpipe_assets.imaging.encode import CONTENT_TYPES, encode
+from imgpipe_assets.imaging.matting import decontaminate, refine_alpha
 from imgpipe_assets.imaging.segment import Segmenter
 from imgpipe_assets.themes import Theme
+
+WORK_PX = 2048  # the product's long side is kept up to this (the largest canvas, by default)
+PROBE_PX = 512  # the long side the segmentation model and the gates look at
+MARGIN = 0.02  # crop margin around the product, as a fraction of the frame's long side
 
 
 @dataclass(frozen=True)
 class Cutout:
-    rgb: np.ndarray
-    alpha: np.ndarray  # float32 [0, 1]
-    mask_png: bytes
-    coverage: float  # fraction of the frame that is subject
-    bbox: tuple[int, int, int, int]  # top, left, bottom, right
-    touches_edge: bool
-    width: int
+    """The product cropped from its photo: straight colour and alpha, at working size."""
+
+    rgb: np.ndarray  # h x w x 3 uint8, boundary colour decontaminated
+    alpha: np.ndarray  # h x w float32 [0, 1]
+    width: int  # the upright source photo
     height: int
+    crop: tuple[int, int, int, int]  # top, left, bottom, right of the crop, source pixels
+    stats: gates.Stats
     model: str
     cost_usd: float = 0.0
     prediction_id: str | None = None
 
+    @property
+    def coverage(self) -> float:
+        return self.stats.coverage
 
-def measure(alpha: np.ndarray) -> tuple[float, tuple[int, int, int, int], bool]:
-    solid = alpha >= 0.5
-    coverage = float(solid.mean())
-    bbox = subject_bbox(alpha, threshold=0.5)
-    h, w = alpha.shape
-    touches = bool(
-        coverage > 0
-        and (solid[0].any() or solid[-1].any() or solid[:, 0].any() or solid[:, -1].any())
+    @property
+    def touches_edge(self) -> bool:
+        return self.stats.edge_contact > 0
+
+    def png(self) -> bytes:
+        """RGBA PNG of the cut-out, its measurements in an ``imgpipe`` text chunk."""
+        rgba = np.dstack([self.rgb, np.clip(self.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)])
+        info = PngImagePlugin.PngInfo()
+        meta = {
+            "frame": [self.width, self.height],
+            "crop": list(self.crop),
+            "stats": asdict(self.stats),
+            "model": self.model,
+        }
+        info.add_text("imgpipe", json.dumps(meta))
+        buf = io.BytesIO()
+        Image.fromarray(rgba, "RGBA").save(buf, format="PNG", compress_level=1, pnginfo=info)
+        return buf.getvalue()
+
+
+def work_size(themes: Iterable[Theme], floor: int = 1024) -> int:
+    """The long side a cut-out needs so that no theme has to enlarge it: the largest box a
+    product is fitted into, over all themes."""
+    sides = [
+        max(t.canvas[0] * (1 - 2 * t.padding), t.canvas[1] * (1 - 2 * t.padding)) for t in themes
+    ]
+    return max([floor, *(int(np.ceil(v)) for v in sides)])
+
+
+def load_cutout(png: bytes) -> Cutout | None:
+    """A stored cut-out, or None when the bytes are not one (an older mask format)."""
+    with Image.open(io.BytesIO(png)) as im:
+        im.load()
+        raw = im.info.get("imgpipe") if im.mode == "RGBA" else None
+        if not raw:
+            return None
+        meta = json.loads(raw)
+        arr = np.asarray(im)
+    return Cutout(
+        rgb=np.ascontiguousarray(arr[..., :3]),
+        alpha=arr[..., 3].astype(np.float32) / 255.0,
+        width=int(meta["frame"][0]),
+        height=int(meta["frame"][1]),
+        crop=(*(int(v) for v in meta["crop"]),),  # type: ignore[arg-type]
+        stats=gates.Stats(**meta["stats"]),
+        model=str(meta.get("model", "stored")),
     )
-    return coverage, bbox, touches if h and w else False
 
 
-def cut_out(data: bytes, segmenter: Segmenter, max_pixels: int = MAX_PIXELS) -> Cutout:
-    """Decode and segment; an image that already has transparency keeps its own alpha."""
-    rgb, own_alpha = decode_rgba(data, max_pixels)
-    if own_alpha is not None:
-        return cutout_from_alpha(rgb, own_alpha.astype(np.float32) / 255.0, "source-alpha")
-    return cutout_from_alpha(rgb, segmenter.predict(rgb), segmenter.name)
+def _fit(rgb: np.ndarray, long_side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    if max(h, w) <= long_side:
+        return rgb
+    s = long_side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return np.asarray(
+        Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    )
+
+
+def _resize_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (alpha.shape[1], alpha.shape[0]) == size:
+        return alpha.astype(np.float32)
+    out = Image.fromarray(alpha.astype(np.float32), "F").resize(size, Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
+
+
+def _crop_box(alpha: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """The product's box in source pixels, from an alpha of the whole frame at any size."""
+    h, w = alpha.shape
+    rows = np.flatnonzero((alpha > 0.05).any(axis=1))
+    cols = np.flatnonzero((alpha > 0.05).any(axis=0))
+    if rows.size == 0:
+        return 0, 0, height, width
+    sy, sx = height / h, width / w
+    m = MARGIN * max(width, height)
+    top = max(0, int(rows[0] * sy - m))
+    left = max(0, int(cols[0] * sx - m))
+    bottom = min(height, int(np.ceil((rows[-1] + 1) * sy + m)))
+    right = min(width, int(np.ceil((cols[-1] + 1) * sx + m)))
+    return top, left, bottom, right
+
+
+def cut_out(
+    data: bytes,
+    segmenter: Segmenter,
+    max_pixels: int = MAX_PIXELS,
+    work_px: int = WORK_PX,
+    refine: bool = True,
+    clean_edges: bool = True,
+) -> Cutout:
+    """Decode, segment, crop to the product, refine its edge and decontaminate its colour.
+
+    An image that already has transparency keeps its own alpha (nothing is segmented).
+    """
+    probe = decode(data, max_pixels, min_long_side=PROBE_PX)
+    if probe.alpha is not None:
+        return cutout_from_alpha(
+            probe.rgb, probe.alpha.astype(np.float32) / 255.0, "source-alpha", refine=False
+        )
+    small = _fit(probe.rgb, PROBE_PX)
+    coarse = segmenter.predict(small)
+    stats = gates.measure(coarse, probe.width, probe.height)
+    top, left, bottom, right = _crop_box(coarse, probe.width, probe.height)
+    subject_long = max(bottom - top, right - left)
+    # Decode as large as the product needs: its long side reaching work_px if it can (within
+    # 10 %: enlarging that little is invisible, and halving the decode is not).
+    reach = min(1.0, 0.9 * work_px / subject_long)
+    need = int(np.ceil(max(probe.width, probe.height) * reach))
+    scale = reduction_for(probe.width, probe.height, need)
+    full = probe if scale == probe.scale else decode(data, max_pixels, min_long_side=need)
+    s = full.rgb.shape[1] / probe.width
+    y0, x0 = int(top * s), int(left * s)
+    y1, x1 = max(y0 + 1, round(bottom * s)), max(x0 + 1, round(right * s))
+    crop_rgb = _fit(full.rgb[y0:y1, x0:x1], work_px)
+    ch, cw = crop_rgb.shape[:2]
+    ph, pw = coarse.shape
+    cy0, cx0 = top * ph / probe.height, left * pw / probe.width
+    cy1, cx1 = bottom * ph / probe.height, right * pw / probe.width
+    crop_coarse = Image.fromarray(coarse.astype(np.float32), "F").resize(
+        (cw, ch), Image.Resampling.BILINEAR, box=(cx0, cy0, cx1, cy1)
+    )
+    alpha = np.clip(np.asarray(crop_coarse, dtype=np.float32), 0.0, 1.0)
+    if refine:
+        upscale = max(1.0, cw / max(1e-6, (cx1 - cx0) * 320 / max(pw, ph)))
+        alpha = refine_alpha(crop_rgb, alpha, radius=max(2, round(upscale * 3.5)))
+    return Cutout(
+        rgb=decontaminate(crop_rgb, alpha) if clean_edges else crop_rgb,
+        alpha=alpha,
+        width=probe.width,
+        height=probe.height,
+        crop=(top, left, bottom, right),
+        stats=stats,
+        model=segmenter.name,
+    )
 
 
 def cutout_from_alpha(
@@ -60,22 +197,44 @@ def cutout_from_alpha(
     model: str,
     cost_usd: float = 0.0,
     prediction_id: str | None = None,
+    work_px: int = WORK_PX,
+    refine: bool = False,
+    clean_edges: bool = True,
 ) -> Cutout:
-    """Measure and encode a cut-out whose alpha came from anywhere (model, file, provider)."""
-    coverage, bbox, touches = measure(alpha)
+    """A cut-out whose alpha (float32, the photo's size) came from anywhere: the photo's
+    own transparency or a provider's matte."""
+    h, w = alpha.shape
+    scale = min(1.0, PROBE_PX / max(h, w))
+    coarse = _resize_alpha(alpha, (max(1, round(w * scale)), max(1, round(h * scale))))
+    stats = gates.measure(coarse, w, h)
+    top, left, bottom, right = _crop_box(alpha, w, h)
+    crop_rgb = _fit(rgb[top:bottom, left:right], work_px)
+    ch, cw = crop_rgb.shape[:2]
+    crop_alpha = _resize_alpha(alpha[top:bottom, left:right], (cw, ch))
+    if refine:
+        crop_alpha = refine_alpha(crop_rgb, crop_alpha, radius=4)
     return Cutout(
-        rgb=rgb,
-        alpha=alpha,
-        mask_png=encode_mask(alpha),
-        coverage=coverage,
-        bbox=bbox,
-        touches_edge=touches,
-        width=rgb.shape[1],
-        height=rgb.shape[0],
+        rgb=decontaminate(crop_rgb, crop_alpha) if clean_edges else crop_rgb,
+        alpha=crop_alpha,
+        width=w,
+        height=h,
+        crop=(top, left, bottom, right),
+        stats=stats,
         model=model,
         cost_usd=cost_usd,
         prediction_id=prediction_id,
     )
+
+
+def frame_alpha(cut: Cutout, width: int, height: int) -> np.ndarray:
+    """The cut-out's alpha placed back on its whole frame, at (width, height)."""
+    top, left, bottom, right = cut.crop
+    sy, sx = height / cut.height, width / cut.width
+    out = np.zeros((height, width), np.float32)
+    y0, x0 = round(top * sy), round(left * sx)
+    y1, x1 = max(y0 + 1, round(bottom * sy)), max(x0 + 1, round(right * sx))
+    out[y0:y1, x0:x1] = _resize_alpha(cut.alpha, (x1 - x0, y1 - y0))
+    return out
 
 
 def background(theme: Theme) -> np.ndarray:
@@ -88,15 +247,41 @@ class Rendered:
     data: bytes
     content_type: str
     image: np.ndarray
+    variants: dict[int, bytes] = field(default_factory=dict)  # long side -> encoded copy
 
 
-def render(rgb: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray, theme: Theme) -> Rendered:
-    out = composite(backdrop, rgb, alpha, theme.frame, theme.shadow)
-    return Rendered(
-        data=encode(out, theme.output_format, theme.quality),
-        content_type=CONTENT_TYPES[theme.output_format],
-        image=out,
-    )
+def render(
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    backdrop: np.ndarray,
+    theme: Theme,
+    prepared: Image.Image | None = None,
+) -> Rendered:
+    """One theme's composite, encoded (plus any smaller copies the theme asks for)."""
+    out = composite(backdrop, rgb, alpha, theme.frame, theme.shadow, prepared=prepared)
+    data = encode(out, theme.output_format, theme.quality, theme.progressive)
+    variants = {}
+    for side in theme.sizes:
+        im = Image.fromarray(out)
+        im.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        variants[side] = encode(np.asarray(im), theme.output_format, theme.quality)
+    return Rendered(data, CONTENT_TYPES[theme.output_format], out, variants)
+
+
+def render_all(
+    cut: Cutout, themes: Sequence[Theme], backdrops: Mapping[str, np.ndarray], workers: int = 2
+) -> dict[str, Rendered]:
+    """Every theme of one cut-out. The product is prepared once; themes render on
+    ``workers`` threads (scaling, blending and encoding run in C without the GIL)."""
+    prepared = subject(cut.rgb, cut.alpha)
+
+    def one(theme: Theme) -> Rendered:
+        return render(cut.rgb, cut.alpha, backdrops[theme.name], theme, prepared)
+
+    if workers <= 1 or len(themes) <= 1:
+        return {t.name: one(t) for t in themes}
+    with ThreadPoolExecutor(min(workers, len(themes))) as pool:
+        return dict(zip([t.name for t in themes], pool.map(one, themes), strict=True))
 
 
 def on_grey(rgb: np.ndarray, alpha: np.ndarray, grey: int = 200) -> np.ndarray:

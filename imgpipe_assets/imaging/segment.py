@@ -46,7 +46,7 @@ class U2NetP:
     name = "u2netp"
 
     def __init__(
-        self, model_path: Path, flip_tta: bool = True, threads: int = 0, refine: bool = True
+        self, model_path: Path, flip_tta: bool = False, threads: int = 0, refine: bool = True
     ) -> None:
         import onnxruntime as ort
 
@@ -144,22 +144,27 @@ class BorderColour:
         return np.clip(alpha, 0.0, 1.0).astype(np.float32)
 
 
-_LOADED: dict[tuple[str, bool], Segmenter] = {}
+_LOADED: dict[tuple[str, bool, bool], Segmenter] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def load_segmenter(models_dir: Path, allow_fallback: bool = True) -> Segmenter:
-    """The u2netp segmenter if its verified weights are present, else the fallback."""
+def load_segmenter(
+    models_dir: Path, allow_fallback: bool = True, flip_tta: bool = False
+) -> Segmenter:
+    """The u2netp segmenter if its verified weights are present, else the fallback.
+
+    ``flip_tta`` adds a mirrored second inference (about +0.005 IoU on real photos, twice the
+    model time)."""
     from imgpipe_resources.errors import ModelMissing
 
     path = Path(models_dir) / U2NETP_FILE
-    key = (str(path), allow_fallback)
+    key = (str(path), allow_fallback, flip_tta)
     with _LOAD_LOCK:
         if key in _LOADED:
             return _LOADED[key]
         segmenter: Segmenter
         if path.is_file() and file_md5(path) == U2NETP_MD5:
-            segmenter = U2NetP(path)
+            segmenter = U2NetP(path, flip_tta=flip_tta)
         elif not allow_fallback:
             raise ModelMissing(f"{path} is missing or corrupt: run `imgpipe models fetch`")
         else:
