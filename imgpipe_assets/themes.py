@@ -13,7 +13,8 @@ import yaml
 
 from imgpipe_assets.imaging.background import STYLES
 from imgpipe_assets.imaging.compose import Frame, Shadow
-from imgpipe_resources.errors import InvalidThemeFile, UnknownTheme
+from imgpipe_assets.imaging.decode import sniff
+from imgpipe_resources.errors import ImgpipeError, InvalidThemeFile, UnknownTheme
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 FORMATS = ("jpeg", "webp", "png")
@@ -48,7 +49,7 @@ class Theme:
 
     def background_fingerprint(self) -> str:
         """Changes whenever anything that shapes the background changes."""
-        spec = {"background": self.background, "canvas": list(self.canvas)}
+        spec = {"background": _portable(self.background), "canvas": list(self.canvas)}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
     def render_fingerprint(self) -> str:
@@ -56,12 +57,18 @@ class Theme:
         spec = asdict(self)
         spec.pop("alt")
         spec.pop("publish")
+        spec["background"] = _portable(self.background)
         return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[
             :16
         ]
 
 
-def _theme(name: str, raw: dict[str, Any]) -> Theme:
+def _portable(background: dict[str, Any]) -> dict[str, Any]:
+    """The background spec without machine-specific paths (an image is pinned by sha256)."""
+    return {k: v for k, v in background.items() if k != "path"}
+
+
+def _theme(name: str, raw: dict[str, Any], base: Path = Path()) -> Theme:
     where = f"theme {name!r}"
     if not _NAME_RE.match(name):
         raise InvalidThemeFile(f"{where}: names use a-z, 0-9, '-' and '_' (max 63)")
@@ -72,6 +79,8 @@ def _theme(name: str, raw: dict[str, Any]) -> Theme:
         )
     if background.get("style") == "generative" and not background.get("prompt"):
         raise InvalidThemeFile(f"{where}: a generative background needs background.prompt")
+    if background.get("style") == "image":
+        background = _image_background(where, background, base)
     canvas = tuple(int(v) for v in raw.get("canvas", (2048, 2048)))
     if len(canvas) != 2 or not all(64 <= v <= 4472 for v in canvas):
         raise InvalidThemeFile(f"{where}: canvas must be [width, height], each 64-4472")
@@ -130,7 +139,26 @@ def load_themes(path: Path) -> dict[str, Theme]:
     raw_themes = (doc or {}).get("themes") if isinstance(doc, dict) else None
     if not isinstance(raw_themes, dict) or not raw_themes:
         raise InvalidThemeFile(f"{path}: expected a 'themes' mapping with at least one theme")
-    return {str(name): _theme(str(name), dict(raw or {})) for name, raw in raw_themes.items()}
+    base = Path(path).resolve().parent
+    return {str(name): _theme(str(name), dict(raw or {}), base) for name, raw in raw_themes.items()}
+
+
+def _image_background(where: str, background: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Resolve an image background's file (relative to the theme file) and pin its content:
+    the fingerprint follows the picture's bytes, not where it happens to live."""
+    raw = background.get("path")
+    if not raw:
+        raise InvalidThemeFile(f"{where}: an image background needs background.path")
+    file = (base / str(raw)).resolve()
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InvalidThemeFile(f"{where}: background.path {file}: {exc.strerror}") from None
+    try:
+        sniff(data)
+    except ImgpipeError as exc:
+        raise InvalidThemeFile(f"{where}: background.path {file}: {exc}") from None
+    return {**background, "path": str(file), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def get_theme(themes: dict[str, Theme], name: str) -> Theme:

@@ -129,3 +129,15 @@ def _png(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "PNG")
     return buf.getvalue()
+
+
+def test_the_inside_of_a_ring_is_cut_out_too(needs_model, sample_photos: dict) -> None:  # type: ignore[no-untyped-def]
+    from imgpipe_assets.imaging.segment import load_segmenter
+
+    seg = load_segmenter(needs_model.parent, allow_fallback=False)
+    cut = cut_out(sample_photos["RING-0001"].read_bytes(), seg, work_px=600)
+    assert cut.stats.holes >= 1
+    h, w = cut.alpha.shape
+    # The middle of the band's opening, well below the stone: backdrop, so transparent.
+    assert cut.alpha[int(h * 0.62), w // 2] < 0.05
+    assert cut.alpha[int(h * 0.1), w // 2] > 0.95  # the stone

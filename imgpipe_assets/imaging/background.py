@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 from scipy import ndimage
 
-STYLES = ("sweep", "gradient", "radial", "texture", "solid")
+STYLES = ("sweep", "gradient", "radial", "texture", "solid", "image")
 
 
 def hex_rgb(colour: str | Sequence[int]) -> np.ndarray:
@@ -58,7 +58,8 @@ def render(style: Mapping[str, Any], width: int, height: int, seed: int = 0) -> 
 
     ``style`` keys: ``style`` (one of STYLES), ``colors`` (one to three #rrggbb), and
     style-specific knobs: ``horizon`` (sweep, 0-1 from the top), ``angle`` (gradient,
-    degrees), ``vignette`` (0-1), ``texture_scale`` and ``texture_strength`` (texture).
+    degrees), ``vignette`` (0-1), ``texture_scale`` and ``texture_strength`` (texture),
+    ``path``, ``blur`` and ``focus`` (image: a photo of the user's, cropped to fill).
     """
     kind = str(style.get("style", "solid"))
     if kind not in STYLES:
@@ -67,6 +68,8 @@ def render(style: Mapping[str, Any], width: int, height: int, seed: int = 0) -> 
     c0 = colours[0]
     c1 = colours[1] if len(colours) > 1 else c0
     c2 = colours[2] if len(colours) > 2 else c1
+    if kind == "image":
+        return _picture(style, width, height)
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     ny, nx = yy / max(height - 1, 1), xx / max(width - 1, 1)
@@ -106,4 +109,37 @@ def render(style: Mapping[str, Any], width: int, height: int, seed: int = 0) -> 
         r2 = ((nx - 0.5) ** 2 + (ny - 0.5) ** 2) * 2.0
         img = (img * (1.0 - vignette * _smoothstep(r2))[..., None]).astype(np.float32)
     img = img + _grain(height, width, rng, float(style.get("grain", 1.2)))
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def _picture(style: Mapping[str, Any], width: int, height: int) -> np.ndarray:
+    """A photo of the user's as the background: made upright and sRGB, cropped to fill the
+    canvas around ``focus`` ([x, y], 0-1, default the centre), optionally softened by
+    ``blur`` (a fraction of the canvas's short side) so the product stands out."""
+    from pathlib import Path
+
+    from imgpipe_assets.imaging.decode import decode
+
+    decoded = decode(Path(str(style["path"])).read_bytes(), min_long_side=max(width, height))
+    im = Image.fromarray(decoded.rgb)
+    fx, fy = (float(v) for v in style.get("focus", (0.5, 0.5)))
+    scale = max(width / im.width, height / im.height)
+    crop_w, crop_h = width / scale, height / scale
+    left = min(max(0.0, fx * im.width - crop_w / 2), im.width - crop_w)
+    top = min(max(0.0, fy * im.height - crop_h / 2), im.height - crop_h)
+    im = im.resize(
+        (width, height),
+        Image.Resampling.LANCZOS,
+        box=(left, top, left + crop_w, top + crop_h),
+        reducing_gap=3.0,
+    )
+    blur = float(style.get("blur", 0.0))
+    if blur > 0:
+        im = im.filter(ImageFilter.GaussianBlur(blur * min(width, height)))
+    img = np.asarray(im, dtype=np.float32)
+    vignette = float(style.get("vignette", 0.0))
+    if vignette > 0:
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+        r2 = ((xx / max(width - 1, 1) - 0.5) ** 2 + (yy / max(height - 1, 1) - 0.5) ** 2) * 2.0
+        img = (img * (1.0 - vignette * _smoothstep(r2))[..., None]).astype(np.float32)
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)

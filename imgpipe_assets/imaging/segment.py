@@ -248,18 +248,23 @@ def recover_plain_backdrop_parts(
     sizes = np.bincount(gaps.ravel())
     small_gap = (sizes < 0.002 * sh * sw)[gaps] & (gaps > 0)
     grown |= small_gap
-    # Remove: backdrop showing through the subject (inside a ring, between strap links),
-    # only where the hole is framed by clearly non-backdrop pixels, which a white product
-    # on white paper never is.
-    see_through = subject & (evidence < 0.35) & (np.abs(k.reshape(sh, sw) - 1.0) < 0.06)
-    holes, n_holes = ndimage.label(see_through)
+    # Remove: backdrop showing through the product (inside a ring, between strap links).
+    # Backdrop-coloured pixels (lit, or in the product's own shadow) plus what the model
+    # called background form regions; a region the frame's border cannot reach is enclosed
+    # by the product, and where the model was unsure of it on average (a haze of alpha
+    # inside a ring) it is a hole. A white product on white paper connects to the border
+    # through its own soft edge, and a product part the model is sure of stays.
+    k_img = k.reshape(sh, sw)
+    backdrop_like = (evidence < 0.35) & (k_img > 0.6) & (k_img < 1.06) | (a_small <= 0.05) & ~strong
+    regions, _ = ndimage.label(backdrop_like)
+    edge_ids = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
+    region_sizes = np.bincount(regions.ravel())
+    region_sizes[edge_ids] = 0
+    region_sizes[0] = 0  # not a region: the product itself
     removed = np.zeros_like(subject)
-    for i in range(1, n_holes + 1):
-        blob = holes == i
-        if blob.sum() < 0.001 * sh * sw:
-            continue
-        rim = ndimage.binary_dilation(blob, iterations=3) & ~blob
-        if strong[rim].mean() > 0.7:
+    for i in np.flatnonzero(region_sizes >= 0.001 * sh * sw):
+        blob = regions == i
+        if a_small[blob].mean() < 0.9:
             removed |= blob
     if not (grown & ~subject).any() and not removed.any():
         return alpha, True
