@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from imgpipe_assets.assets.checks import quality_gates
 from imgpipe_assets.assets.mask import mask
 from imgpipe_assets.assets.themed import build_themed_assets
 from imgpipe_assets.environments import resources_for
@@ -25,6 +26,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     backgrounds, composite, shopify_media = build_themed_assets(theme_names)
     return dg.Definitions(
         assets=[mask, backgrounds, composite, shopify_media],
+        asset_checks=[quality_gates],
         jobs=[mask_job, render_job, publish_job, retention_job],
         schedules=[retention_schedule(settings.cleanup_days, settings.cleanup_composites)],
         sensors=[

@@ -74,8 +74,43 @@ def test_a_blank_photo_stops_at_the_gate_and_its_neighbour_goes_on(
         )
         assert not result.success
         assert instance.get_materialized_partitions(dg.AssetKey("mask")) == {keys[1]}
+        # Each image's quality_gates evaluation is recorded for the UI, with its reason.
+        evaluations = {
+            e.dagster_event.event_specific_data.partition: e.dagster_event.event_specific_data
+            for e in instance.all_logs(
+                result.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+        }
+        assert set(evaluations) == set(keys)
+        assert not evaluations[keys[0]].passed and evaluations[keys[1]].passed
+        assert "coverage" in evaluations[keys[0]].metadata["reason"].value
+        assert evaluations[keys[0]].check_name == "quality_gates"
     with session_scope(small_settings.database_url) as session:
         blank_jobs = session.scalars(select(Job).where(Job.sku == "BLANK-1")).all()
     assert {j.error_code for j in blank_jobs} == {"QUALITY_GATE"}
     assert all("coverage" in (j.error_message or "") for j in blank_jobs)
     assert (small_settings.home / "masks").is_dir()  # the mask was kept for a person to see
+
+
+def test_one_image_from_the_ui_runs_the_check_as_its_own_blocking_step(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    (key,) = ingest(small_settings, [sample_photos["PENDANT-0003"]])
+    defs = build_definitions(small_settings)
+    mask_def = next(a for a in defs.assets or [] if a.key == dg.AssetKey("mask"))
+    checks = list(defs.asset_checks or [])
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("images", [key])
+        result = dg.materialize(
+            [mask_def, *checks], partition_key=key, instance=instance, resources=defs.resources
+        )
+        assert result.success
+        (evaluation,) = result.get_asset_check_evaluations()
+        assert evaluation.check_name == "quality_gates" and evaluation.passed
+        assert evaluation.partition == key
+        assert evaluation.blocking
+        # Recorded once: the step's own, not a second one from inside the mask step.
+        logged = instance.all_logs(
+            result.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+        assert len(logged) == 1

@@ -67,9 +67,7 @@ def test_image_background_is_pinned_by_content_not_location(tmp_path: Path) -> N
         ("  t:\n    align: left\n", "align"),
     ],
 )
-def test_theme_mistakes_name_the_theme_and_field(
-    tmp_path: Path, body: str, message: str
-) -> None:
+def test_theme_mistakes_name_the_theme_and_field(tmp_path: Path, body: str, message: str) -> None:
     (tmp_path / "notes.jpg").write_text("not a picture")
     with pytest.raises(InvalidThemeFile, match=message) as info:
         load_themes(write_theme(tmp_path, body))

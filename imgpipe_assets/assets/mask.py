@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from imgpipe_assets.assets.batch import materialize_each, preview
+from imgpipe_assets.assets.checks import check_runs_as_a_step, gate_evaluation
 from imgpipe_assets.assets.sources import (
     image_ref,
     record_image_failure,
@@ -63,6 +64,9 @@ def mask(
     theme_names = list(theme_list)
     work_px = work_size(theme_list.values())
     ledger = Ledger(db.url)
+    # Run as its own step (one image from the UI), the check grades the stored cut-out;
+    # otherwise each image's evaluation is recorded here.
+    check_selected = check_runs_as_a_step(context)
 
     def work(key: str) -> dict[str, Any]:
         ref, _payload = image_ref(db, key)
@@ -96,6 +100,8 @@ def mask(
             )
             model = cut.model
         verdicts = gates.grade(cut.stats)
+        if not check_selected:
+            context.log_event(gate_evaluation(key, verdicts))
         with db.session() as session:
             jobs = ensure_jobs(session, ref, theme_names)
             for job in jobs:
