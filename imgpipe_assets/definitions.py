@@ -7,7 +7,7 @@ import dagster as dg
 from imgpipe_assets.assets.checks import quality_gates
 from imgpipe_assets.assets.mask import mask
 from imgpipe_assets.assets.themed import build_themed_assets
-from imgpipe_assets.environments import resources_for
+from imgpipe_assets.environments import executor_for, resources_for
 from imgpipe_assets.jobs import mask_job, publish_job, render_job
 from imgpipe_assets.retention import retention_job, retention_schedule
 from imgpipe_assets.themes import load_themes
@@ -36,6 +36,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_jms_poll_sensor(jms.poll_interval_s, settings.max_images_per_sku),
         ],
         resources=resources_for(settings),
+        executor=executor_for(),
     )
 
 

@@ -158,3 +158,48 @@ def resources_for(settings: Settings, env: Mapping[str, str] | None = None) -> d
             api_token=_secret(env, "JMS_API_TOKEN"),
         ),
     }
+
+
+def executor_for(env: Mapping[str, str] | None = None) -> dg.ExecutorDefinition:
+    """How a run's steps execute (IMGPIPE_EXECUTOR).
+
+    ``in_process`` (default): every step in the run's own process, no start-up per step.
+    ``multiprocess``: a process per step, on the run's machine.
+    ``celery``: steps go to a queue on a broker (IMGPIPE_CELERY_BROKER, e.g. RabbitMQ or
+    Redis) and run on ``dagster-celery`` workers on any number of machines. Workers need the
+    same code, the same Dagster instance (PostgreSQL) and shared storage (S3, PostgreSQL
+    jobs database); see deploy/README.md.
+    """
+    env = os.environ if env is None else env
+    choice = (env.get("IMGPIPE_EXECUTOR") or "in_process").strip().lower().replace("-", "_")
+    if choice == "in_process":
+        return dg.in_process_executor
+    if choice == "multiprocess":
+        return dg.multiprocess_executor
+    if choice != "celery":
+        raise ConfigurationError("IMGPIPE_EXECUTOR must be in_process, multiprocess or celery")
+    try:
+        from dagster_celery import celery_executor
+    except ImportError:
+        raise ConfigurationError(
+            "IMGPIPE_EXECUTOR=celery needs dagster-celery: pip install -e '.[celery]'"
+        ) from None
+    config: dict[str, Any] = {"config_source": celery_settings(env)}
+    # URLs may carry passwords: read by Dagster from the environment, never written to run
+    # config. Unset: the local RabbitMQ with its RPC result backend.
+    if env.get("IMGPIPE_CELERY_BROKER"):
+        config["broker"] = {"env": "IMGPIPE_CELERY_BROKER"}
+    if env.get("IMGPIPE_CELERY_BACKEND"):
+        config["backend"] = {"env": "IMGPIPE_CELERY_BACKEND"}
+    return celery_executor.configured(config, name="celery_executor")
+
+
+def celery_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Celery settings shared by the executor and the workers (deploy/celery.yaml)."""
+    return {
+        "task_default_queue": env.get("IMGPIPE_CELERY_QUEUE") or "imgpipe",
+        # A step is minutes of work: a worker takes one at a time and acknowledges it when
+        # done, so a worker that dies hands its step to another (steps are idempotent).
+        "task_acks_late": True,
+        "worker_prefetch_multiplier": 1,
+    }

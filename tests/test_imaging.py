@@ -80,7 +80,7 @@ def test_existing_transparency_is_kept_as_alpha() -> None:
     assert rgb.shape == (20, 20, 3)
 
 
-@pytest.mark.parametrize("style", bg.STYLES)
+@pytest.mark.parametrize("style", [s for s in bg.STYLES if s != "image"])
 def test_backgrounds_are_deterministic_per_seed(style: str) -> None:
     spec = {"style": style, "colors": ["#ffffff", "#303040"]}
     a = bg.render(spec, 128, 96, seed=5)
