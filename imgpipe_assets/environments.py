@@ -169,6 +169,7 @@ def executor_for(env: Mapping[str, str] | None = None) -> dg.ExecutorDefinition:
     Redis) and run on ``dagster-celery`` workers on any number of machines. Workers need the
     same code, the same Dagster instance (PostgreSQL) and shared storage (S3, PostgreSQL
     jobs database); see deploy/README.md.
+    ``k8s``: a Kubernetes pod per step (``dagster-k8s``), under the K8sRunLauncher.
     """
     env = os.environ if env is None else env
     choice = (env.get("IMGPIPE_EXECUTOR") or "in_process").strip().lower().replace("-", "_")
@@ -176,8 +177,16 @@ def executor_for(env: Mapping[str, str] | None = None) -> dg.ExecutorDefinition:
         return dg.in_process_executor
     if choice == "multiprocess":
         return dg.multiprocess_executor
+    if choice == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError:
+            raise ConfigurationError(
+                "IMGPIPE_EXECUTOR=k8s needs dagster-k8s: pip install -e '.[k8s]'"
+            ) from None
+        return k8s_job_executor
     if choice != "celery":
-        raise ConfigurationError("IMGPIPE_EXECUTOR must be in_process, multiprocess or celery")
+        raise ConfigurationError("IMGPIPE_EXECUTOR must be in_process, multiprocess, celery or k8s")
     try:
         from dagster_celery import celery_executor
     except ImportError:

@@ -1,0 +1,182 @@
+"""Bulk throughput: N photos x every theme through the real deployment, against the bare core.
+
+    .venv/bin/python bench/bulk_throughput.py [--images 1000] [--size 1400]
+
+1. The bare imaging core does the work alone, one photo after another in this process:
+   decode, cut-out, every theme rendered and encoded, cut-out PNG and composites written
+   to disk.
+2. The same photos go through imgpipe under `dagster dev` (webserver, daemon, SQLite
+   instance, default run launcher) on the embedded default: `imgpipe ingest`, then the
+   intake sensor's mask runs and the chain sensor's render runs, until every composite
+   exists. Themes are set to `publish: review` so the figure is intake -> composites;
+   publishing is measured by bench/chain_latency.py.
+
+Prints both wall times and their ratio, and the runs Dagster launched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+
+def make_photos(folder: Path, count: int, size: int) -> list[Path]:
+    """``count`` distinct photos: the three samples, each copy with its own sensor noise."""
+    from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
+
+    folder.mkdir(parents=True)
+    bases = {
+        sku: np.asarray(Image.open(io.BytesIO(render_sample(sku, size=size)))).astype(np.int16)
+        for sku in PRODUCTS
+    }
+    rng = np.random.default_rng(0)
+    paths = []
+    skus = list(bases)
+    for i in range(count):
+        sku = skus[i % len(skus)]
+        noisy = bases[sku] + rng.integers(-2, 3, size=(size, size, 1), dtype=np.int16)
+        path = folder / f"{sku}-{i:05d}.jpg"
+        Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(path, "JPEG", quality=92)
+        paths.append(path)
+    return paths
+
+
+def review_only_themes(target: Path) -> Path:
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "imgpipe_assets" / "themes.yaml").read_text())
+    for theme in doc["themes"].values():
+        theme["publish"] = "review"
+    target.write_text(yaml.safe_dump(doc))
+    return target
+
+
+def bare_core(photos: list[Path], themes_path: Path, out: Path) -> float:
+    from imgpipe_assets.imaging import pipeline
+    from imgpipe_assets.imaging.segment import load_segmenter
+    from imgpipe_assets.themes import load_themes
+    from imgpipe_resources.settings import Settings
+
+    themes = list(load_themes(themes_path).values())
+    segmenter = load_segmenter(Settings.from_env().models_dir)
+    work_px = pipeline.work_size(themes)
+    backdrops = {t.name: pipeline.background(t) for t in themes}
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    for path in photos:
+        cut = pipeline.cut_out(path.read_bytes(), segmenter, work_px=work_px)
+        (out / f"{path.stem}.png").write_bytes(cut.png())
+        for name, rendered in pipeline.render_all(cut, themes, backdrops).items():
+            (out / f"{path.stem}-{name}.jpg").write_bytes(rendered.data)
+    return time.perf_counter() - t0
+
+
+def pipeline_run(photos_dir: Path, count: int, themes_path: Path, tmp: Path, port: int) -> float:
+    env = {
+        **os.environ,
+        "IMGPIPE_HOME": str(tmp / "home"),
+        "DAGSTER_HOME": str(tmp / "dagster"),
+        "IMGPIPE_THEMES": str(themes_path),
+    }
+    (tmp / "dagster").mkdir()
+    (tmp / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    subprocess.run([BIN / "imgpipe", "db", "upgrade"], env=env, check=True, capture_output=True)
+    log = (tmp / "dev.log").open("w")
+    dev = subprocess.Popen(
+        [BIN / "dagster", "dev", "-w", str(ROOT / "workspace.yaml"), "-p", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(20)  # webserver, daemon and code server up; sensors ticking
+        from sqlalchemy import create_engine, text
+
+        t0 = time.perf_counter()
+        subprocess.run(
+            [BIN / "imgpipe", "ingest", str(photos_dir)], env=env, check=True, capture_output=True
+        )
+        ingested = time.perf_counter() - t0
+        engine = create_engine(f"sqlite:///{tmp / 'home' / 'imgpipe.db'}")
+        expected = count * 3
+        done = 0
+        while True:
+            with engine.connect() as conn:
+                done = (
+                    conn.execute(
+                        text("select count(*) from jobs where composite_key is not null")
+                    ).scalar()
+                    or 0
+                )
+                failed = conn.execute(text("select count(*) from jobs where status='FAILED'"))
+                failures = failed.scalar() or 0
+            if done + failures >= expected:
+                break
+            time.sleep(1)
+        wall = time.perf_counter() - t0
+        print(f"  ingest (copy + sha256 + intake rows): {ingested:.1f} s, included")
+        print(f"  composites: {done} of {expected}, failed jobs: {failures}")
+        import dagster as dg
+
+        os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+        runs = dg.DagsterInstance.get().get_run_records()
+        by_job: dict[str, list[float]] = {}
+        for rec in runs:
+            if rec.start_time and rec.end_time:
+                by_job.setdefault(rec.dagster_run.job_name, []).append(
+                    rec.end_time - rec.start_time
+                )
+        for job, spans in sorted(by_job.items()):
+            print(f"  {job}: {len(spans)} runs, {sum(spans):.1f} s of run time")
+        return wall
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        dev.wait(timeout=60)
+        log.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=1400, help="photo side in pixels")
+    parser.add_argument("--port", type=int, default=3198)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="imgpipe-bulk-"))
+    try:
+        photos = make_photos(tmp / "photos", args.images, args.size)
+        themes = review_only_themes(tmp / "themes.yaml")
+        print(f"{args.images} photos of {args.size} x {args.size} px, 3 themes at 2048 px")
+        core = bare_core(photos, themes, tmp / "core")
+        print(f"bare core: {core:.1f} s ({core / args.images:.3f} s per photo, all themes)")
+        print("pipeline under dagster dev:")
+        wall = pipeline_run(tmp / "photos", args.images, themes, tmp, args.port)
+        print(f"pipeline: {wall:.1f} s ({wall / args.images:.3f} s per photo)")
+        print(f"ratio pipeline / bare core: {wall / core:.2f}x")
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
