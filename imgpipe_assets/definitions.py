@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from imgpipe_assets.assets.auto_publish import auto_publish_job
 from imgpipe_assets.assets.checks import quality_gates
 from imgpipe_assets.assets.mask import mask
 from imgpipe_assets.assets.themed import build_themed_assets
@@ -27,7 +28,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[mask, backgrounds, composite, shopify_media],
         asset_checks=[quality_gates],
-        jobs=[mask_job, render_job, publish_job, retention_job],
+        jobs=[mask_job, render_job, publish_job, auto_publish_job, retention_job],
         schedules=[retention_schedule(settings.cleanup_days, settings.cleanup_composites)],
         sensors=[
             intake_sensor,

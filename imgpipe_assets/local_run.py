@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
-from imgpipe_assets.jobs import MASK_JOB, PUBLISH_JOB, RENDER_JOB
+from imgpipe_assets.assets.auto_publish import AUTO_PUBLISH_JOB
+from imgpipe_assets.jobs import MASK_JOB, RENDER_JOB
 from imgpipe_assets.partitions import multi_key, range_tags
 from imgpipe_assets.themes import Theme
 
@@ -45,13 +47,17 @@ def _run(
     tags: dict[str, str] | None,
     partition_key: str | None,
     outcome: ChainOutcome,
+    op_config: dict[str, Any] | None = None,
 ) -> bool:
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    if op_config:
+        run_config["ops"] = op_config
     result = defs.resolve_job_def(job).execute_in_process(
         instance=instance,
         partition_key=partition_key,
         tags=tags or {},
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        run_config=run_config,
     )
     if not result.success:
         outcome.failed_runs.append(result.run_id)
@@ -93,7 +99,9 @@ def run_chain(
         if not _run(defs, instance, RENDER_JOB, range_tags(first, last), None, outcome):
             continue
         done(key, "composites")
-        for theme in auto:
-            _run(defs, instance, PUBLISH_JOB, None, str(multi_key(key, theme)), outcome)
+        if auto:
+            keys = [str(multi_key(key, theme)) for theme in auto]
+            config = {"auto_publish": {"config": {"partitions": keys}}}
+            _run(defs, instance, AUTO_PUBLISH_JOB, None, None, outcome, config)
         done(key, "publish")
     return outcomes

@@ -2,11 +2,11 @@
 its publication (for themes that publish without review)."""
 
 import json
-from collections import defaultdict
 
 import dagster as dg
 
-from imgpipe_assets.jobs import PUBLISH_JOB, RENDER_JOB, publish_job, render_job
+from imgpipe_assets.assets.auto_publish import AUTO_PUBLISH_JOB, auto_publish_job
+from imgpipe_assets.jobs import RENDER_JOB, render_job
 from imgpipe_assets.partitions import multi_key, range_tags, split_multi_key
 from imgpipe_resources.themes import ThemeLibrary
 
@@ -14,6 +14,8 @@ CHAIN_BATCH = 500
 # Images per render run: big enough to amortise a run's start-up, small enough that one
 # failure does not hold back many images.
 RENDER_BATCH = 50
+# Composites per publishing run: the calls are small, the run's start-up is not.
+PUBLISH_BATCH = 150
 
 
 def _new_materializations(
@@ -77,32 +79,38 @@ def render_requests(
 def publish_requests(
     composites: list[dg.EventLogRecord], themes: list[str], auto: set[int]
 ) -> list[dg.RunRequest]:
-    """One shopify_media run per image and contiguous block of auto-publishing themes."""
-    ready: dict[str, list[int]] = defaultdict(list)
+    """One auto_publish_job run per batch of new composites in auto-publishing themes."""
+    ready = []
     for record in composites:
         if record.partition_key is None:
             continue
-        image, theme = split_multi_key(record.partition_key)
+        _image, theme = split_multi_key(record.partition_key)
         if theme in themes and themes.index(theme) in auto:
-            ready[image].append(themes.index(theme))
+            ready.append(record.partition_key)
+    ready = list(dict.fromkeys(ready))  # a re-materialised composite is published once
     tag = composites[-1].storage_id if composites else 0
     requests = []
-    for image, indices in ready.items():
-        for lo, hi in _blocks(indices):
-            first, last = str(multi_key(image, themes[lo])), str(multi_key(image, themes[hi]))
-            requests.append(
-                _range_request(f"publish:{first}:{last}:{tag}", PUBLISH_JOB, first, last)
+    for start in range(0, len(ready), PUBLISH_BATCH):
+        keys = ready[start : start + PUBLISH_BATCH]
+        requests.append(
+            dg.RunRequest(
+                run_key=f"publish:{keys[0]}:{keys[-1]}:{tag}",
+                job_name=AUTO_PUBLISH_JOB,
+                run_config={"ops": {"auto_publish": {"config": {"partitions": keys}}}},
+                tags={"imgpipe/partitions": str(len(keys))},
             )
+        )
     return requests
 
 
 @dg.sensor(
     name="chain_sensor",
-    jobs=[render_job, publish_job],
+    jobs=[render_job, auto_publish_job],
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Runs backgrounds + composite for every theme when an image's mask is "
-    "materialised, then shopify_media for themes set to publish automatically.",
+    "materialised, then publishes composites of themes set to publish automatically "
+    "(auto_publish_job, many images per run).",
 )
 def chain_sensor(
     context: dg.SensorEvaluationContext, themes: ThemeLibrary

@@ -12,6 +12,7 @@ STAGE_OF_JOB = {
     "mask_job": "mask",
     "render_job": "backgrounds/composite",
     "publish_job": "shopify_media",
+    "auto_publish_job": "shopify_media",
 }
 MAX_LINES = 20
 

@@ -111,16 +111,52 @@ def test_chain_sensor_follows_masks_then_composites(
             .success
         )
         tick2 = _tick(chain_sensor, instance, defs, tick.cursor)
-        (publish,) = tick2.run_requests  # white and marble are contiguous; night awaits review
-        assert publish.job_name == "publish_job"
-        assert publish.tags["dagster/asset_partition_range_start"] == str(multi_key(key, "white"))
-        assert publish.tags["dagster/asset_partition_range_end"] == str(multi_key(key, "marble"))
-        assert (
-            defs.resolve_job_def("publish_job")
-            .execute_in_process(instance=instance, tags=publish.tags)
-            .success
+        (publish,) = tick2.run_requests  # white and marble publish; night awaits review
+        assert publish.job_name == "auto_publish_job"
+        keys = publish.run_config["ops"]["auto_publish"]["config"]["partitions"]
+        assert sorted(keys) == sorted([str(multi_key(key, "white")), str(multi_key(key, "marble"))])
+        result = defs.resolve_job_def("auto_publish_job").execute_in_process(
+            instance=instance, run_config=publish.run_config
         )
+        assert result.success
         assert len(list((small_settings.home / "outbox").rglob("*.json"))) == 2
+        # Each is recorded as a shopify_media materialisation of its own partition.
+        assert instance.get_materialized_partitions(dg.AssetKey("shopify_media")) == set(keys)
+
+
+def test_auto_publishing_covers_many_images_per_run_and_never_a_review_theme(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    from sensors.chain import publish_requests
+
+    class Record:
+        def __init__(self, key: str, storage_id: int) -> None:
+            self.partition_key, self.storage_id = key, storage_id
+
+    names = ["white", "marble", "night"]
+    records = [
+        Record(str(multi_key(f"SKU-{i}~{i:012x}", t)), i * 3 + j)
+        for i in range(200)
+        for j, t in enumerate(names)
+    ]
+    requests = publish_requests(records, names, auto={0, 1})  # type: ignore[arg-type]
+    batches = [r.run_config["ops"]["auto_publish"]["config"]["partitions"] for r in requests]
+    assert [len(b) for b in batches] == [150, 150, 100]  # 400 composites in 3 runs, not 200
+    assert not any(k.endswith("|night") for b in batches for k in b)
+
+    defs = build_definitions(small_settings)
+    (key,) = ingest(small_settings, [sample_photos["RING-0001"]])
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("images", [key])
+        result = defs.resolve_job_def("auto_publish_job").execute_in_process(
+            instance=instance,
+            run_config={
+                "ops": {"auto_publish": {"config": {"partitions": [str(multi_key(key, "night"))]}}}
+            },
+            raise_on_error=False,
+        )
+        assert not result.success  # a review theme is never published behind a person's back
+    assert not list((small_settings.home / "outbox").rglob("*.json"))
 
 
 def test_chain_sensor_renders_an_intake_batch_in_one_run(

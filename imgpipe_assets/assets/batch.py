@@ -36,7 +36,9 @@ def _plain(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool)}
 
 
-def _attempt(context: dg.AssetExecutionContext, work: Work, key: str) -> tuple[str, Any]:
+def _attempt(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext, work: Work, key: str
+) -> tuple[str, Any]:
     started = time.perf_counter()
     try:
         metadata = work(key)
@@ -49,15 +51,14 @@ def _attempt(context: dg.AssetExecutionContext, work: Work, key: str) -> tuple[s
     return "ok", metadata
 
 
-def materialize_each(
-    context: dg.AssetExecutionContext,
+def _work_all(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+    keys: Sequence[str],
     work: Work,
     on_error: OnError,
-    workers: int = 1,
-) -> dg.MaterializeResult:
-    """Run ``work`` for every partition of the run, ``workers`` at a time (remote calls wait
-    in parallel; local CPU work keeps 1), and report each partition's own outcome."""
-    keys: Sequence[str] = context.partition_keys
+    workers: int,
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, str]]]:
+    """Each key's metadata, and each failed key's (code, message), recorded via on_error."""
     results: dict[str, dict[str, Any]] = {}
     failures: dict[str, tuple[str, str]] = {}
     if workers > 1 and len(keys) > 1:
@@ -76,7 +77,53 @@ def materialize_each(
             on_error(key, code, message)
         except Exception:
             context.log.exception(f"could not record the failure of {key} in the jobs table")
+    return results, failures
 
+
+def _failure(keys: Sequence[str], results: dict, failures: dict) -> dg.Failure:
+    return dg.Failure(
+        description=f"{len(failures)} of {len(keys)} partitions failed: "
+        + "; ".join(f"{k}: {c}: {m}" for k, (c, m) in failures.items()),
+        metadata={
+            "failed": dg.MetadataValue.json(
+                {k: {"code": c, "message": m} for k, (c, m) in failures.items()}
+            ),
+            "succeeded": len(results),
+        },
+    )
+
+
+def record_each(
+    context: dg.OpExecutionContext,
+    asset_key: dg.AssetKey,
+    keys: Sequence[str],
+    work: Work,
+    on_error: OnError,
+    workers: int = 1,
+) -> int:
+    """``materialize_each`` for an op that works on any set of an asset's partitions (not
+    only a contiguous range): each success is recorded as that partition's materialisation;
+    the op fails naming the failures. Returns the number of successes."""
+    results, failures = _work_all(context, keys, work, on_error, workers)
+    for key, metadata in results.items():
+        context.log_event(
+            dg.AssetMaterialization(asset_key=asset_key, partition=key, metadata=metadata)
+        )
+    if failures:
+        raise _failure(keys, results, failures)
+    return len(results)
+
+
+def materialize_each(
+    context: dg.AssetExecutionContext,
+    work: Work,
+    on_error: OnError,
+    workers: int = 1,
+) -> dg.MaterializeResult:
+    """Run ``work`` for every partition of the run, ``workers`` at a time (remote calls wait
+    in parallel; local CPU work keeps 1), and report each partition's own outcome."""
+    keys: Sequence[str] = context.partition_keys
+    results, failures = _work_all(context, keys, work, on_error, workers)
     if failures:
         for key, metadata in results.items():
             context.log_event(
@@ -84,16 +131,7 @@ def materialize_each(
                     asset_key=context.asset_key, partition=key, metadata=metadata
                 )
             )
-        raise dg.Failure(
-            description=f"{len(failures)} of {len(keys)} partitions failed: "
-            + "; ".join(f"{k}: {c}: {m}" for k, (c, m) in failures.items()),
-            metadata={
-                "failed": dg.MetadataValue.json(
-                    {k: {"code": c, "message": m} for k, (c, m) in failures.items()}
-                ),
-                "succeeded": len(results),
-            },
-        )
+        raise _failure(keys, results, failures)
     if len(keys) == 1:
         return dg.MaterializeResult(metadata=results[keys[0]])
     return dg.MaterializeResult(

@@ -96,6 +96,65 @@ class _Recent:
             return value
 
 
+def publish_work(
+    db: JobsDatabase, storage: ObjectStore, themes: ThemeLibrary, publisher: Publisher, run_id: str
+) -> Callable[[str], dict[str, Any]]:
+    """Publishing one image x theme partition: the work of ``shopify_media``, shared by the
+    asset (a person approving in the UI) and the ``auto_publish_job`` (themes that publish
+    automatically, many images per run)."""
+
+    def work(key: str) -> dict[str, Any]:
+        _image, theme_name = split_multi_key(key)
+        theme = themes.get(theme_name)
+        job = _enter(db, key, JobStatus.UPLOADING, run_id)
+        if job.composite_key is None or not storage.exists(job.composite_key):
+            raise SourceMissing(f"{key} has no stored composite")
+        ref, payload = image_ref(db, job.partition_key)
+        product = product_for(db.url, publisher, ref.sku)
+        # The shop's own product title names the product best; 3JMS's is the fallback.
+        title = str(product.title or payload.get("title") or ref.sku)
+        ext = job.composite_key.rsplit(".", 1)[-1]
+        uri = storage.uri(job.composite_key)
+        request = MediaRequest(
+            sku=ref.sku,
+            sha256=ref.sha256,
+            theme=theme.name,
+            filename=f"imgpipe-{ref.sku}-{ref.sha256[:12]}-{theme.name}.{ext}",
+            alt=theme.alt.format(title=title, sku=ref.sku),
+            source_url=uri,
+            storage_key=job.composite_key,
+            # Without a public URL (local storage) the client uploads the bytes itself.
+            content=None if uri.startswith("https://") else storage.get(job.composite_key),
+            content_type=CONTENT_TYPES[theme.output_format],
+        )
+        media = publisher.publish(request, product)
+        _record(
+            db,
+            key,
+            shopify_product_id=media.product_id,
+            shopify_variant_id=media.variant_id,
+            shopify_media_id=media.media_id,
+        )
+        return {
+            "sku": ref.sku,
+            "theme": theme.name,
+            "product_id": media.product_id,
+            "media_id": media.media_id,
+            "filename": request.filename,
+            "alt": request.alt,
+            "status": "created" if media.created else "already attached",
+            "dry_run": media.dry_run,
+            "record": media.record,
+            "replaced": dg.MetadataValue.json(media.removed),
+        }
+
+    return work
+
+
+def on_publish_error(db: JobsDatabase) -> Callable[[str, str, str], None]:
+    return lambda key, code, message: _fail(db, key, code, message)
+
+
 def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]:
     partitions = image_theme_partitions(theme_names)
     from_mask = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=IMAGE)
@@ -307,51 +366,7 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
         published when a person materialises this asset in the UI. Moves the job to DONE.
         """
 
-        def work(key: str) -> dict[str, Any]:
-            _image, theme_name = split_multi_key(key)
-            theme = themes.get(theme_name)
-            job = _enter(db, key, JobStatus.UPLOADING, context.run_id)
-            if job.composite_key is None or not storage.exists(job.composite_key):
-                raise SourceMissing(f"{key} has no stored composite")
-            ref, payload = image_ref(db, job.partition_key)
-            product = product_for(db.url, publisher, ref.sku)
-            # The shop's own product title names the product best; 3JMS's is the fallback.
-            title = str(product.title or payload.get("title") or ref.sku)
-            ext = job.composite_key.rsplit(".", 1)[-1]
-            uri = storage.uri(job.composite_key)
-            request = MediaRequest(
-                sku=ref.sku,
-                sha256=ref.sha256,
-                theme=theme.name,
-                filename=f"imgpipe-{ref.sku}-{ref.sha256[:12]}-{theme.name}.{ext}",
-                alt=theme.alt.format(title=title, sku=ref.sku),
-                source_url=uri,
-                storage_key=job.composite_key,
-                # Without a public URL (local storage) the client uploads the bytes itself.
-                content=None if uri.startswith("https://") else storage.get(job.composite_key),
-                content_type=CONTENT_TYPES[theme.output_format],
-            )
-            media = publisher.publish(request, product)
-            _record(
-                db,
-                key,
-                shopify_product_id=media.product_id,
-                shopify_variant_id=media.variant_id,
-                shopify_media_id=media.media_id,
-            )
-            return {
-                "sku": ref.sku,
-                "theme": theme.name,
-                "product_id": media.product_id,
-                "media_id": media.media_id,
-                "filename": request.filename,
-                "alt": request.alt,
-                "status": "created" if media.created else "already attached",
-                "dry_run": media.dry_run,
-                "record": media.record,
-                "replaced": dg.MetadataValue.json(media.removed),
-            }
-
-        return materialize_each(context, work, lambda k, c, m: _fail(db, k, c, m))
+        work = publish_work(db, storage, themes, publisher, context.run_id)
+        return materialize_each(context, work, on_publish_error(db))
 
     return [backgrounds, composite, shopify_media]
