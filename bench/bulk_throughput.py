@@ -20,7 +20,6 @@ import argparse
 import io
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,6 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 
@@ -87,26 +85,10 @@ def bare_core(photos: list[Path], themes_path: Path, out: Path) -> float:
 
 
 def pipeline_run(photos_dir: Path, count: int, themes_path: Path, tmp: Path, port: int) -> float:
-    env = {
-        **os.environ,
-        "IMGPIPE_HOME": str(tmp / "home"),
-        "DAGSTER_HOME": str(tmp / "dagster"),
-        "IMGPIPE_THEMES": str(themes_path),
-    }
-    (tmp / "dagster").mkdir()
-    (tmp / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    subprocess.run([BIN / "imgpipe", "db", "upgrade"], env=env, check=True, capture_output=True)
-    log = (tmp / "dev.log").open("w")
-    dev = subprocess.Popen(
-        [BIN / "dagster", "dev", "-w", str(ROOT / "workspace.yaml"), "-p", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp,
-        start_new_session=True,
-    )
-    try:
-        time.sleep(20)  # webserver, daemon and code server up; sensors ticking
+    from bench.devserver import BIN, bench_env, dagster_dev
+
+    env = bench_env(tmp, IMGPIPE_THEMES=str(themes_path))
+    with dagster_dev(env, tmp, port):
         from sqlalchemy import create_engine, text
 
         t0 = time.perf_counter()
@@ -116,7 +98,7 @@ def pipeline_run(photos_dir: Path, count: int, themes_path: Path, tmp: Path, por
         ingested = time.perf_counter() - t0
         engine = create_engine(f"sqlite:///{tmp / 'home' / 'imgpipe.db'}")
         expected = count * 3
-        done = 0
+        done = failures = 0
         while True:
             with engine.connect() as conn:
                 done = (
@@ -146,10 +128,6 @@ def pipeline_run(photos_dir: Path, count: int, themes_path: Path, tmp: Path, por
         for job, spans in sorted(by_job.items()):
             print(f"  {job}: {len(spans)} runs, {sum(spans):.1f} s of run time")
         return wall
-    finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        dev.wait(timeout=60)
-        log.close()
 
 
 def main() -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
@@ -33,12 +32,9 @@ def main() -> int:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="imgpipe-bench-"))
-    env = {**os.environ, "IMGPIPE_HOME": str(tmp / "home"), "DAGSTER_HOME": str(tmp / "dagster")}
-    (tmp / "dagster").mkdir()
-    (tmp / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    subprocess.run([BIN / "imgpipe", "db", "upgrade"], env=env, check=True, capture_output=True)
+    from bench.devserver import BIN, bench_env, dagster_dev
 
-    sys.path.insert(0, str(ROOT))
+    env = bench_env(tmp)
     from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
 
     photos = tmp / "photos"
@@ -48,55 +44,45 @@ def main() -> int:
         sku = skus[i % len(skus)]
         (photos / f"{sku}-{i}.jpg").write_bytes(render_sample(sku, seed=i))
 
-    log = (tmp / "dev.log").open("w")
-    dev = subprocess.Popen(
-        [BIN / "dagster", "dev", "-w", str(ROOT / "workspace.yaml"), "-p", str(args.port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp,
-        start_new_session=True,
-    )
     try:
-        time.sleep(20)  # webserver, daemon and code server up; sensors ticking
-        t0 = time.time()
-        subprocess.run(
-            [BIN / "imgpipe", "ingest", str(photos)], env=env, check=True, capture_output=True
-        )
-        from sqlalchemy import create_engine, text
+        with dagster_dev(env, tmp, args.port):
+            t0 = time.time()
+            subprocess.run(
+                [BIN / "imgpipe", "ingest", str(photos)], env=env, check=True, capture_output=True
+            )
+            from sqlalchemy import create_engine, text
 
-        engine = create_engine(f"sqlite:///{tmp / 'home' / 'imgpipe.db'}")
-        expected = 2 * args.images  # two themes publish automatically
-        done = 0
-        while time.time() - t0 < args.timeout:
-            with engine.connect() as conn:
-                done = conn.execute(text("select count(*) from jobs where status='DONE'")).scalar()
-            if done and done >= expected:
-                break
-            time.sleep(1)
-        t1 = time.time()
-        print(
-            f"images: {args.images}; ingest -> all {expected} auto-published jobs DONE: "
-            f"{t1 - t0:.1f} s ({done} DONE)"
-        )
+            engine = create_engine(f"sqlite:///{tmp / 'home' / 'imgpipe.db'}")
+            expected = 2 * args.images  # two themes publish automatically
+            done = 0
+            while time.time() - t0 < args.timeout:
+                with engine.connect() as conn:
+                    done = conn.execute(
+                        text("select count(*) from jobs where status='DONE'")
+                    ).scalar()
+                if done and done >= expected:
+                    break
+                time.sleep(1)
+            t1 = time.time()
+            print(
+                f"images: {args.images}; ingest -> all {expected} auto-published jobs DONE: "
+                f"{t1 - t0:.1f} s ({done} DONE)"
+            )
 
-        import dagster as dg
+            import dagster as dg
 
-        os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
-        instance = dg.DagsterInstance.get()
-        print(f"{'run':12s} {'queued s':>9s} {'work s':>7s}  (queued = request to start)")
-        for rec in sorted(instance.get_run_records(), key=lambda r: r.create_timestamp):
-            start, end = rec.start_time, rec.end_time
-            created = rec.create_timestamp.timestamp()
-            if start and end:
-                print(
-                    f"{rec.dagster_run.job_name:12s} {start - created:9.1f} {end - start:7.1f}"
-                    f"  {rec.dagster_run.status.value}"
-                )
+            os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+            instance = dg.DagsterInstance.get()
+            print(f"{'run':16s} {'queued s':>9s} {'work s':>7s}  (queued = request to start)")
+            for rec in sorted(instance.get_run_records(), key=lambda r: r.create_timestamp):
+                start, end = rec.start_time, rec.end_time
+                created = rec.create_timestamp.timestamp()
+                if start and end:
+                    print(
+                        f"{rec.dagster_run.job_name:16s} {start - created:9.1f} "
+                        f"{end - start:7.1f}  {rec.dagster_run.status.value}"
+                    )
     finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        dev.wait(timeout=30)
-        log.close()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         else:

@@ -119,6 +119,7 @@ class Decoded:
     scale: int  # the decode's reduction: 1 = full size
     width: int  # the upright source's full size
     height: int
+    format: str = ""  # JPEG, PNG, ... (only JPEGs can be decoded reduced)
 
 
 def decode(data: bytes, max_pixels: int = MAX_PIXELS, min_long_side: int | None = None) -> Decoded:
@@ -159,7 +160,7 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS, min_long_side: int | None 
         alpha = None
     arr = np.asarray(rgb)
     full_w, full_h = (info.height, info.width) if quarter_turn else (info.width, info.height)
-    return Decoded(arr, alpha, scale, full_w, full_h)
+    return Decoded(arr, alpha, scale, full_w, full_h, info.format)
 
 
 def decode_rgba(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, np.ndarray | None]:

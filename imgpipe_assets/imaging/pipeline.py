@@ -163,7 +163,7 @@ def cut_out(
     # 10 %: enlarging that little is invisible, and halving the decode is not).
     reach = min(1.0, 0.9 * work_px / subject_long)
     need = int(np.ceil(max(probe.width, probe.height) * reach))
-    scale = reduction_for(probe.width, probe.height, need)
+    scale = reduction_for(probe.width, probe.height, need) if probe.format == "JPEG" else 1
     full = probe if scale == probe.scale else decode(data, max_pixels, min_long_side=need)
     s = full.rgb.shape[1] / probe.width
     y0, x0 = int(top * s), int(left * s)
