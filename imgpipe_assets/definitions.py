@@ -7,6 +7,7 @@ import dagster as dg
 from imgpipe_assets.assets.auto_publish import auto_publish_job
 from imgpipe_assets.assets.checks import quality_gates
 from imgpipe_assets.assets.mask import mask
+from imgpipe_assets.assets.report import jobs_report, jobs_report_job, jobs_report_schedule
 from imgpipe_assets.assets.themed import build_themed_assets
 from imgpipe_assets.environments import executor_for, resources_for
 from imgpipe_assets.jobs import mask_job, publish_job, render_job
@@ -26,10 +27,20 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     jms = JmsSettings.from_env()
     backgrounds, composite, shopify_media = build_themed_assets(theme_names)
     return dg.Definitions(
-        assets=[mask, backgrounds, composite, shopify_media],
+        assets=[mask, backgrounds, composite, shopify_media, jobs_report],
         asset_checks=[quality_gates],
-        jobs=[mask_job, render_job, publish_job, auto_publish_job, retention_job],
-        schedules=[retention_schedule(settings.cleanup_days, settings.cleanup_composites)],
+        jobs=[
+            mask_job,
+            render_job,
+            publish_job,
+            auto_publish_job,
+            retention_job,
+            jobs_report_job,
+        ],
+        schedules=[
+            retention_schedule(settings.cleanup_days, settings.cleanup_composites),
+            jobs_report_schedule,
+        ],
         sensors=[
             intake_sensor,
             chain_sensor,

@@ -41,6 +41,7 @@ def test_one_image_through_materialize(chain_settings: Settings, sample_photos: 
         "backgrounds",
         "composite",
         "shopify_media",
+        "jobs_report",
     }
     resources = defs.resources
     all_assets = list(defs.assets or [])

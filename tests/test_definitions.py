@@ -17,7 +17,7 @@ def test_definitions_load_from_the_environment(
     monkeypatch.setenv("IMGPIPE_HOME", str(tmp_path))
     loaded = defs()
     specs = {s.key.to_user_string(): s for s in loaded.resolve_all_asset_specs()}
-    assert set(specs) == {"mask", "backgrounds", "composite", "shopify_media"}
+    assert set(specs) == {"mask", "backgrounds", "composite", "shopify_media", "jobs_report"}
     assert isinstance(specs["mask"].partitions_def, dg.DynamicPartitionsDefinition)
     multi = specs["composite"].partitions_def
     assert isinstance(multi, dg.MultiPartitionsDefinition)
@@ -68,3 +68,23 @@ def test_a_theme_added_to_the_file_becomes_a_partition(tmp_path: Path) -> None:
     assert isinstance(spec.partitions_def, dg.MultiPartitionsDefinition)
     theme_dim = spec.partitions_def.get_partitions_def_for_dimension("theme")
     assert theme_dim.get_partition_keys() == ["white", "marble", "night", "gold"]
+
+
+def test_jobs_report_puts_the_jobs_table_in_numbers(small_settings: Settings) -> None:
+    from imgpipe_assets.assets.report import jobs_report
+    from imgpipe_resources.database import JobsDatabase
+    from imgpipe_resources.db.engine import session_scope
+    from imgpipe_resources.db.jobs import ImageRef, ensure_jobs, fail
+
+    with session_scope(small_settings.database_url) as session:
+        ref = ImageRef("R-1~" + "a" * 12, "R-1", "a" * 64, None, None)
+        first, *_ = ensure_jobs(session, ref, ["white", "marble"])
+        fail(first, "TRUNCATED_IMAGE", "image data is incomplete")
+    result = dg.materialize(
+        [jobs_report], resources={"db": JobsDatabase(url=small_settings.database_url)}
+    )
+    md = result.asset_materializations_for_node("jobs_report")[0].metadata
+    assert md["jobs_total"].value == 2
+    assert md["jobs_failed"].value == 1 and md["jobs_done"].value == 0
+    assert md["failures_by_code"].value == {"TRUNCATED_IMAGE": 1}
+    assert "TRUNCATED_IMAGE" in md["failures"].value
