@@ -16,15 +16,17 @@ BIN = Path(sys.executable).parent
 
 
 def bench_env(tmp: Path, **extra: str) -> dict[str, str]:
-    """IMGPIPE_HOME and a fresh DAGSTER_HOME under ``tmp``, the jobs database migrated."""
+    """IMGPIPE_HOME and a fresh DAGSTER_HOME under ``tmp`` configured as the embedded
+    default's, the jobs database migrated."""
     env = {
         **os.environ,
         "IMGPIPE_HOME": str(tmp / "home"),
         "DAGSTER_HOME": str(tmp / "dagster"),
         **extra,
     }
-    (tmp / "dagster").mkdir(parents=True, exist_ok=True)
-    (tmp / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    from imgpipe_assets.local_run import write_local_instance_config
+
+    write_local_instance_config(tmp / "dagster")  # what `imgpipe demo` sets up
     subprocess.run([BIN / "imgpipe", "db", "upgrade"], env=env, check=True, capture_output=True)
     return env
 

@@ -10,6 +10,9 @@ import dagster as dg
 MASK_JOB = "mask_job"
 RENDER_JOB = "render_job"
 PUBLISH_JOB = "publish_job"
+# Every run carries its stage, so the instance can cap runs per stage
+# (concurrency.runs.tag_concurrency_limits in dagster.yaml).
+STAGE_TAG = "imgpipe/stage"
 
 mask_job = dg.define_asset_job(
     MASK_JOB,
@@ -17,14 +20,17 @@ mask_job = dg.define_asset_job(
     # has no per-partition check step.
     selection=dg.AssetSelection.assets("mask").without_checks(),
     description="Cut out new photos (one run per intake batch).",
+    tags={STAGE_TAG: "mask"},
 )
 render_job = dg.define_asset_job(
     RENDER_JOB,
     selection=["backgrounds", "composite"],
     description="Backgrounds and composites of images in every theme.",
+    tags={STAGE_TAG: "render"},
 )
 publish_job = dg.define_asset_job(
     PUBLISH_JOB,
     selection=["shopify_media"],
     description="Attach composites to their Shopify products.",
+    tags={STAGE_TAG: "publish"},
 )

@@ -19,13 +19,33 @@ from imgpipe_assets.jobs import MASK_JOB, RENDER_JOB
 from imgpipe_assets.partitions import multi_key, range_tags
 from imgpipe_assets.themes import Theme
 
+LOCAL_INSTANCE_YAML = """\
+# imgpipe on one machine (written by imgpipe; deploy/dagster.yaml is the production one).
+telemetry:
+  enabled: false
+# The cut-out model and the renderer each use every core: one run of each at a time keeps
+# the machine busy without thrashing it; a big intake queues instead of starting at once.
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+    tag_concurrency_limits:
+      - {key: imgpipe/stage, value: mask, limit: 1}
+      - {key: imgpipe/stage, value: render, limit: 1}
+"""
 
-def local_instance(dagster_home: Path) -> dg.DagsterInstance:
-    """A persistent instance in ``dagster_home`` (the one `dagster dev` uses with DAGSTER_HOME)."""
+
+def write_local_instance_config(dagster_home: Path) -> Path:
+    """The embedded default's instance settings, unless the user has their own."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(LOCAL_INSTANCE_YAML)
+    return config
+
+
+def local_instance(dagster_home: Path) -> dg.DagsterInstance:
+    """A persistent instance in ``dagster_home`` (the one `dagster dev` uses with DAGSTER_HOME)."""
+    write_local_instance_config(dagster_home)
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home)))
 
 

@@ -31,3 +31,24 @@ def test_production_instance_loads_on_postgresql(
         assert instance.event_log_storage.get_concurrency_info("replicate").slot_count == 2
     finally:
         instance.dispose()
+
+
+def test_run_limits_name_tags_that_imgpipe_runs_carry(small_settings) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from imgpipe_assets.definitions import build_definitions
+    from imgpipe_assets.local_run import LOCAL_INSTANCE_YAML
+
+    defs = build_definitions(small_settings)
+    carried = {
+        (key, value)
+        for name in ("mask_job", "render_job", "publish_job", "auto_publish_job")
+        for key, value in defs.resolve_job_def(name).tags.items()
+    }
+    assert ("imgpipe/stage", "mask") in carried and ("imgpipe/stage", "publish") in carried
+    for text in ((DEPLOY / "dagster.yaml").read_text(), LOCAL_INSTANCE_YAML):
+        limits = yaml.safe_load(text)["concurrency"]["runs"]["tag_concurrency_limits"]
+        assert limits
+        for limit in limits:
+            # A limit on a tag no run carries would silently limit nothing.
+            assert (limit["key"], limit["value"]) in carried, limit

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from imgpipe_assets.assets.batch import record_each
 from imgpipe_assets.assets.themed import on_publish_error, publish_work
+from imgpipe_assets.jobs import STAGE_TAG
 from imgpipe_assets.partitions import split_multi_key
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.publishing import Publisher
@@ -53,6 +54,7 @@ def auto_publish(
 
 @dg.job(
     name=AUTO_PUBLISH_JOB,
+    tags={STAGE_TAG: "publish"},
     description="Attach composites of auto-publishing themes to Shopify, a block of images "
     "per run; each becomes a shopify_media materialisation.",
 )
