@@ -21,12 +21,29 @@ PUBLISH_BATCH = 150
 def _new_materializations(
     context: dg.SensorEvaluationContext, asset: str, after: int
 ) -> list[dg.EventLogRecord]:
+    """New materialisations of ``asset`` from finished runs only, in storage order.
+
+    A range run records its partitions' materialisations one event at a time, in no
+    particular partition order, as its step ends; a tick in between would see a scattered
+    part of the batch and split its renders into many small runs. Records from the first
+    run still going onward wait for a later tick.
+    """
     result = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_storage_id=after or None),
         limit=CHAIN_BATCH,
         ascending=True,
     )
-    return list(result.records)
+    finished: dict[str, bool] = {}
+    ready = []
+    for record in result.records:
+        run_id = record.run_id
+        if run_id not in finished:
+            run = context.instance.get_run_by_id(run_id)
+            finished[run_id] = run is None or run.is_finished
+        if not finished[run_id]:
+            break
+        ready.append(record)
+    return ready
 
 
 def _blocks(indices: list[int]) -> list[tuple[int, int]]:

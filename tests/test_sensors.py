@@ -173,6 +173,18 @@ def test_chain_sensor_renders_an_intake_batch_in_one_run(
             .execute_in_process(instance=instance, tags=mask_run.tags)
             .success
         )
-        (render,) = _tick(chain_sensor, instance, defs, None).run_requests
+        # While the run that made the masks is still going (its materialisations arrive one
+        # by one, in no order), the sensor waits instead of splitting the batch.
+        real_get_run = instance.get_run_by_id
+
+        def still_running(run_id: str):  # type: ignore[no-untyped-def]
+            run = real_get_run(run_id)
+            return run.with_status(dg.DagsterRunStatus.STARTED) if run else None
+
+        instance.get_run_by_id = still_running  # type: ignore[method-assign]
+        waiting = _tick(chain_sensor, instance, defs, None)
+        assert not waiting.run_requests
+        instance.get_run_by_id = real_get_run  # type: ignore[method-assign]
+        (render,) = _tick(chain_sensor, instance, defs, waiting.cursor).run_requests
         assert render.tags["dagster/asset_partition_range_start"] == f"{keys[0]}|white"
         assert render.tags["dagster/asset_partition_range_end"] == f"{keys[-1]}|night"
