@@ -28,19 +28,25 @@ def _new_materializations(
     part of the batch and split its renders into many small runs. Records from the first
     run still going onward wait for a later tick.
     """
-    result = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_storage_id=after or None),
-        limit=CHAIN_BATCH,
-        ascending=True,
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey(asset), after_storage_id=after or None
     )
-    finished: dict[str, bool] = {}
+
+    def fetch() -> list[dg.EventLogRecord]:
+        result = context.instance.fetch_materializations(
+            records_filter, limit=CHAIN_BATCH, ascending=True
+        )
+        return list(result.records)
+
+    finished = set()
+    for run_id in {r.run_id for r in fetch()}:
+        run = context.instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            finished.add(run_id)
+    # Fetched again: a run that had finished before this read has every record written.
     ready = []
-    for record in result.records:
-        run_id = record.run_id
-        if run_id not in finished:
-            run = context.instance.get_run_by_id(run_id)
-            finished[run_id] = run is None or run.is_finished
-        if not finished[run_id]:
+    for record in fetch() if finished else []:
+        if record.run_id not in finished:
             break
         ready.append(record)
     return ready
