@@ -48,5 +48,9 @@ def dagster_dev(env: dict[str, str], tmp: Path, port: int, settle_s: float = 20)
         yield
     finally:
         os.killpg(dev.pid, signal.SIGTERM)
-        dev.wait(timeout=60)
+        try:
+            dev.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a run still shutting down: the figures are taken
+            os.killpg(dev.pid, signal.SIGKILL)
+            dev.wait(timeout=30)
         log.close()

@@ -58,6 +58,7 @@ def main() -> int:
         defs = build_definitions(settings)
         ticks: list[float] = []
         cursor = None
+        (Path(tmp) / "dagster").mkdir()
         with dg.instance_for_test(temp_dir=str(Path(tmp) / "dagster")) as instance:
             while True:
                 context = dg.build_sensor_context(
