@@ -12,7 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from imgpipe_assets.assets.batch import record_each
-from imgpipe_assets.assets.themed import on_publish_error, publish_work
+from imgpipe_assets.assets.themed import publish_work, record_failure
 from imgpipe_assets.jobs import STAGE_TAG
 from imgpipe_assets.partitions import split_multi_key
 from imgpipe_resources.database import JobsDatabase
@@ -48,7 +48,7 @@ def auto_publish(
         # Never publish a review theme behind a person's back.
         raise dg.Failure(f"not auto-publishing themes: {', '.join(refused[:5])}")
     work = publish_work(db, storage, themes, publisher, context.run_id)
-    done = record_each(context, SHOPIFY_MEDIA, config.partitions, work, on_publish_error(db))
+    done = record_each(context, SHOPIFY_MEDIA, config.partitions, work, record_failure(db))
     context.log.info(f"published {done} composites")
 
 

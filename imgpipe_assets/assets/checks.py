@@ -12,11 +12,11 @@ which re-grades the stored cut-out.
 
 import dagster as dg
 
-from imgpipe_assets.assets.sources import image_ref
+from imgpipe_assets.assets.sources import image_ref, stored_cutout
 from imgpipe_assets.imaging import gates
-from imgpipe_assets.imaging.pipeline import load_cutout
 from imgpipe_assets.partitions import image_partitions
 from imgpipe_resources.database import JobsDatabase
+from imgpipe_resources.errors import SourceMissing
 from imgpipe_resources.keys import mask_key
 from imgpipe_resources.storage import ObjectStore
 
@@ -72,11 +72,12 @@ def quality_gates(
 ) -> dg.AssetCheckResult:
     ref, _ = image_ref(db, context.partition_key)
     key = mask_key(ref.sha256)
-    cut = load_cutout(storage.get(key)) if storage.exists(key) else None
-    if cut is None:
+    try:
+        cut = stored_cutout(storage, key)
+    except SourceMissing as exc:
         return dg.AssetCheckResult(
             passed=False,
-            metadata={"reason": f"no cut-out stored at {key}"},
+            metadata={"reason": exc.message},
             severity=dg.AssetCheckSeverity.ERROR,
         )
     verdicts = gates.grade(cut.stats)

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from imgpipe_assets.imaging.decode import FORMATS, sniff
+from imgpipe_assets.imaging.pipeline import Cutout, load_cutout
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db import intake
 from imgpipe_resources.db.jobs import ImageRef, jobs_for_image
@@ -78,6 +79,17 @@ def store_original(storage: ObjectStore, ref: ImageRef, data: bytes) -> str:
     key = original_key(ref.sku, ref.sha256, info.ext)
     storage.put(key, data, f"image/{info.format.lower()}")
     return key
+
+
+def stored_cutout(storage: ObjectStore, key: str) -> Cutout:
+    """The cut-out the ``mask`` asset stored at ``key``; SourceMissing when it is absent or
+    in an older format."""
+    if not storage.exists(key):
+        raise SourceMissing(f"no cut-out stored at {key}")
+    cut = load_cutout(storage.get(key))
+    if cut is None:
+        raise SourceMissing(f"{key} is a mask from an older version: re-materialise mask")
+    return cut
 
 
 def decode_plain(data: bytes) -> np.ndarray:

@@ -17,11 +17,11 @@ from PIL import Image
 
 from imgpipe_assets.assets.batch import materialize_each, preview
 from imgpipe_assets.assets.mask import mask
-from imgpipe_assets.assets.sources import decode_plain, image_ref
+from imgpipe_assets.assets.sources import decode_plain, image_ref, stored_cutout
 from imgpipe_assets.imaging import pipeline
 from imgpipe_assets.imaging.compose import framed_cutout, subject
 from imgpipe_assets.imaging.encode import CONTENT_TYPES, EXTENSIONS, thumbnail_jpeg
-from imgpipe_assets.imaging.pipeline import Cutout, load_cutout
+from imgpipe_assets.imaging.pipeline import Cutout
 from imgpipe_assets.partitions import IMAGE, image_theme_partitions, split_multi_key
 from imgpipe_assets.themes import Theme
 from imgpipe_resources.backgrounds import BackgroundGenerator, GenerationRequest
@@ -151,7 +151,8 @@ def publish_work(
     return work
 
 
-def on_publish_error(db: JobsDatabase) -> Callable[[str, str, str], None]:
+def record_failure(db: JobsDatabase) -> Callable[[str, str, str], None]:
+    """What an image x theme partition's named error does: fail its jobs row."""
     return lambda key, code, message: _fail(db, key, code, message)
 
 
@@ -222,11 +223,7 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
             if not storage.exists(bkey):
                 if job.original_key is None or job.mask_key is None:
                     raise SourceMissing(f"{key} has no recorded original or mask")
-                cut = load_cutout(storage.get(job.mask_key))
-                if cut is None:
-                    raise SourceMissing(
-                        f"{job.mask_key} is a mask from an older version: re-materialise mask"
-                    )
+                cut = stored_cutout(storage, job.mask_key)
                 framed = framed_cutout(cut.rgb, cut.alpha, theme.frame)
                 fkey = cutout_key(job.img_sha256, f"{theme.name}-{fingerprint}")
                 storage.put(fkey, framed, "image/png")
@@ -268,7 +265,7 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
         return materialize_each(
             context,
             work,
-            lambda k, c, m: _fail(db, k, c, m),
+            record_failure(db),
             workers=4 if any(t.generative for t in themes.all().values()) else 1,
         )
 
@@ -297,11 +294,7 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
 
         def load(job: Job) -> tuple[Cutout, Image.Image]:
             assert job.mask_key is not None
-            cut = load_cutout(storage.get(job.mask_key))
-            if cut is None:
-                raise SourceMissing(
-                    f"{job.mask_key} is a mask from an older version: re-materialise mask"
-                )
+            cut = stored_cutout(storage, job.mask_key)
             return cut, subject(cut.rgb, cut.alpha)
 
         def work(key: str) -> dict[str, Any]:
@@ -341,7 +334,7 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
             }
 
         # Two at a time: scaling, blending and encoding run in C, off the GIL.
-        return materialize_each(context, work, lambda k, c, m: _fail(db, k, c, m), workers=2)
+        return materialize_each(context, work, record_failure(db), workers=2)
 
     @dg.asset(
         partitions_def=partitions,
@@ -367,6 +360,6 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
         """
 
         work = publish_work(db, storage, themes, publisher, context.run_id)
-        return materialize_each(context, work, on_publish_error(db))
+        return materialize_each(context, work, record_failure(db))
 
     return [backgrounds, composite, shopify_media]

@@ -22,15 +22,15 @@ from PIL import Image
 from scipy import ndimage
 
 
-def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a float32 H x W (or H x W x C) array to (width, height)."""
-    if x.ndim == 2:
-        return np.asarray(
-            Image.fromarray(np.ascontiguousarray(x, np.float32), "F").resize(
-                size, Image.Resampling.BILINEAR
-            )
-        )
-    return np.dstack([_resize(x[..., c], size) for c in range(x.shape[2])])
+def resize_float(
+    x: np.ndarray,
+    size: tuple[int, int],
+    box: tuple[float, float, float, float] | None = None,
+) -> np.ndarray:
+    """Bilinear resize of a float H x W array (or its ``box``, left/top/right/bottom) to
+    (width, height), as float32."""
+    image = Image.fromarray(np.ascontiguousarray(x, np.float32), "F")
+    return np.asarray(image.resize(size, Image.Resampling.BILINEAR, box=box), dtype=np.float32)
 
 
 def _box(x: np.ndarray, r: int) -> np.ndarray:
@@ -89,7 +89,7 @@ def refine_alpha(
     grid = grid or max(1, min(8, radius // 3))
     guide_small = _shrink(rgb, grid).astype(np.float32) / 255.0
     sh, sw = guide_small.shape[:2]
-    p = _resize(alpha, (sw, sh)) if grid > 1 else alpha.astype(np.float32)
+    p = resize_float(alpha, (sw, sh)) if grid > 1 else alpha.astype(np.float32)
     r = max(1, round(radius / grid))
     mean_i = _box(guide_small, r)
     mean_p = _box(p, r)
@@ -131,7 +131,7 @@ def decontaminate(rgb: np.ndarray, alpha: np.ndarray, reach: int = 24) -> np.nda
     factor = max(1, reach // 6)
     small = _shrink(rgb, factor).astype(np.float32)
     sh, sw = small.shape[:2]
-    a_small = _resize(alpha, (sw, sh)) if factor > 1 else alpha
+    a_small = resize_float(alpha, (sw, sh)) if factor > 1 else alpha
     r = max(2, reach // factor)
 
     def local_mean(weight: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from imgpipe_assets.imaging import gates
 from imgpipe_assets.imaging.compose import composite, subject
 from imgpipe_assets.imaging.decode import MAX_PIXELS, decode, reduction_for
 from imgpipe_assets.imaging.encode import CONTENT_TYPES, encode
-from imgpipe_assets.imaging.matting import decontaminate, refine_alpha
+from imgpipe_assets.imaging.matting import decontaminate, refine_alpha, resize_float
 from imgpipe_assets.imaging.segment import Segmenter
 from imgpipe_assets.themes import Theme
 
@@ -117,8 +117,7 @@ def _fit(rgb: np.ndarray, long_side: int) -> np.ndarray:
 def _resize_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (alpha.shape[1], alpha.shape[0]) == size:
         return alpha.astype(np.float32)
-    out = Image.fromarray(alpha.astype(np.float32), "F").resize(size, Image.Resampling.BILINEAR)
-    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
+    return np.clip(resize_float(alpha, size), 0.0, 1.0)
 
 
 def _crop_box(alpha: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
@@ -173,10 +172,7 @@ def cut_out(
     ph, pw = coarse.shape
     cy0, cx0 = top * ph / probe.height, left * pw / probe.width
     cy1, cx1 = bottom * ph / probe.height, right * pw / probe.width
-    crop_coarse = Image.fromarray(coarse.astype(np.float32), "F").resize(
-        (cw, ch), Image.Resampling.BILINEAR, box=(cx0, cy0, cx1, cy1)
-    )
-    alpha = np.clip(np.asarray(crop_coarse, dtype=np.float32), 0.0, 1.0)
+    alpha = np.clip(resize_float(coarse, (cw, ch), box=(cx0, cy0, cx1, cy1)), 0.0, 1.0)
     if refine:
         upscale = max(1.0, cw / max(1e-6, (cx1 - cx0) * 320 / max(pw, ph)))
         alpha = refine_alpha(crop_rgb, alpha, radius=max(2, round(upscale * 3.5)))
