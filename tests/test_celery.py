@@ -47,6 +47,9 @@ def celery_env(tmp_path: Path) -> dict[str, str]:
         pytest.skip("RabbitMQ unreachable at 127.0.0.1:5672")
     pytest.importorskip("dagster_celery")
     (tmp_path / "dagster").mkdir()
+    # Create the instance's SQLite storage once, before two workers and two runs open it at
+    # the same moment (each would otherwise stamp the schema's version concurrently).
+    dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path / "dagster"))).dispose()
     themes = tmp_path / "themes.yaml"
     themes.write_text(
         "themes:\n"
