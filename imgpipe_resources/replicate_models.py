@@ -159,6 +159,25 @@ class ReplicateModels(dg.ConfigurableResource):
                 continue  # a transient read error: the prediction goes on; ask again
         return prediction
 
+    def _earlier(self, prediction_id: str) -> Any:
+        """An earlier prediction, or None if Replicate no longer knows it (404).
+
+        Any other failure to read it is raised: paying again for work that may have
+        succeeded is worse than retrying later.
+        """
+        try:
+            return self.client().predictions.get(prediction_id)
+        except ReplicateError as exc:
+            if exc.status == 404:
+                return None
+            raise ReplicateUnavailable(
+                f"could not read earlier prediction {prediction_id}: HTTP {exc.status}"
+            ) from None
+        except httpx.TransportError as exc:
+            raise ReplicateUnavailable(
+                f"could not read earlier prediction {prediction_id}: {type(exc).__name__}"
+            ) from None
+
     def run(self, work: Work, inputs: dict[str, Any], ledger: Ledger) -> PredictionOutcome:
         """The output of ``work``: from an earlier prediction if one paid for it, else new.
 
@@ -182,10 +201,7 @@ class ReplicateModels(dg.ConfigurableResource):
         prior = ledger.latest(work.key)
         prediction = None
         if prior is not None and (prior.status in ACTIVE or prior.status == "succeeded"):
-            try:
-                prediction = self.client().predictions.get(prior.id)
-            except (ReplicateError, httpx.HTTPError):
-                prediction = None  # expired or unknown: pay for a new one
+            prediction = self._earlier(prior.id)
             if (
                 prediction is not None
                 and prediction.status == "succeeded"

@@ -82,6 +82,36 @@ def test_an_unfinished_prediction_is_resumed_not_paid_again(
         assert sum(fake.stats.creates.values()) == 1
 
 
+def test_an_earlier_prediction_replicate_forgot_is_paid_again(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    data = sample_photos["RING-0001"].read_bytes()
+    with FakeReplicate(latency_s=0.1) as fake:
+        req = request(small_settings, data)
+        work = Work(key=f"mask:{req.sha256}:{MODEL}", stage="mask", model=MODEL)
+        req.ledger.started(work, "expired0000000000000", "processing")  # unknown: 404
+        cut = ReplicateSegmenter(replicate=models(fake), model_ref=MODEL).cut_out(data, req)
+        assert cut.prediction_id != "expired0000000000000"
+        assert sum(fake.stats.creates.values()) == 1
+
+
+def test_an_unreadable_earlier_prediction_is_not_paid_again(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    """A 500 on reading an earlier prediction may hide a success: retry later, pay nothing."""
+    from imgpipe_resources.replicate_models import ReplicateUnavailable
+
+    data = sample_photos["RING-0001"].read_bytes()
+    with FakeReplicate(latency_s=0.1) as fake:
+        m = models(fake)
+        req = request(small_settings, data)
+        first = ReplicateSegmenter(replicate=m, model_ref=MODEL).cut_out(data, req)
+        fake.faults.read_error, fake.faults.read_error_status = 1.0, 500
+        with pytest.raises(ReplicateUnavailable, match=first.prediction_id or "?"):
+            ReplicateSegmenter(replicate=m, model_ref=MODEL).cut_out(data, req)
+        assert sum(fake.stats.creates.values()) == 1
+
+
 def test_timeouts_cancel_the_prediction(small_settings: Settings, sample_photos: dict) -> None:
     from imgpipe_resources.replicate_models import PredictionTimeout
 
@@ -142,15 +172,13 @@ def _ingest_many(settings: Settings, sample_photos: dict, n: int) -> list[str]:
     return keys
 
 
-def _fast_models(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fast_models(monkeypatch: pytest.MonkeyPatch, **overrides: object) -> None:
     # The mask asset builds its provider from the environment; keep polling and backoff short.
     original = ReplicateModels.__init__
+    defaults = {"poll_interval_s": 0.05, "backoff_s": 0.05, "wait_s": 1, **overrides}
 
     def patched(self: ReplicateModels, **data: object) -> None:
-        data.setdefault("poll_interval_s", 0.05)
-        data.setdefault("backoff_s", 0.05)
-        data.setdefault("wait_s", 1)
-        original(self, **data)
+        original(self, **{**defaults, **data})
 
     monkeypatch.setattr(ReplicateModels, "__init__", patched)
 
@@ -158,12 +186,22 @@ def _fast_models(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_image_finishes_under_injected_faults_and_pays_once(
     small_settings: Settings, sample_photos: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A failed prediction is replaced (3 predictions per piece of work): at most 2 failures
+    # per photo, so every photo must finish, whatever order the threads draw the faults in.
     faults = Faults(
-        throttle=0.2, create_error=0.2, read_error=0.2, failed=0.2, retry_after="0", seed=7
+        throttle=0.2,
+        create_error=0.2,
+        read_error=0.2,
+        failed=0.3,
+        failures_per_input=2,
+        retry_after="0",
+        seed=7,
     )
     with FakeReplicate(latency_s=1.3, faults=faults) as fake:  # outlasts Prefer: wait=1
         _chain_env(fake, monkeypatch, REPLICATE_CONCURRENCY="4")
-        _fast_models(monkeypatch)
+        # 36 % of creations fail (429 or 500): 12 attempts make running out of them
+        # (p = 5e-6 per prediction) a non-event.
+        _fast_models(monkeypatch, create_attempts=12)
         keys = _ingest_many(small_settings, sample_photos, 12)
         defs = build_definitions(small_settings)
         with dg.instance_for_test() as instance:
@@ -174,6 +212,7 @@ def test_every_image_finishes_under_injected_faults_and_pays_once(
                 )
                 assert result.success, [e.message for e in result.all_events if e.is_failure]
         assert fake.stats.throttled and fake.stats.create_errors and fake.stats.read_errors
+        assert sum(fake.stats.failed.values())
         paid = sum(fake.stats.creates.values())
     rows = predictions(small_settings)
     assert len(rows) == paid  # every paid prediction is in the ledger
@@ -188,6 +227,35 @@ def test_every_image_finishes_under_injected_faults_and_pays_once(
         job_cost = session.scalar(select(func.sum(Job.cost_usd)))
         ledger_cost = session.scalar(select(func.sum(Prediction.cost_usd)))
     assert float(job_cost) == pytest.approx(float(ledger_cost), abs=1e-4)
+
+
+def test_a_photo_the_model_always_fails_is_named_and_spares_its_batch(
+    small_settings: Settings, sample_photos: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = small_settings
+    with FakeReplicate(latency_s=0.1) as fake:
+        _chain_env(fake, monkeypatch)
+        _fast_models(monkeypatch)
+        keys = _ingest_many(settings, sample_photos, 3)
+        bad = settings.home.parent / "many" / "ITEM-001.jpg"
+        bad_sha = hashlib.sha256(bad.read_bytes()).hexdigest()
+        fake.faults.always_fail = frozenset({bad_sha})
+        defs = build_definitions(settings)
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("images", keys)
+            result = defs.resolve_job_def("mask_job").execute_in_process(
+                instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
+            )
+            assert not result.success
+            done = instance.get_materialized_partitions(dg.AssetKey("mask"))
+        assert done == {keys[0], keys[2]}
+        assert fake.stats.creates[bad_sha] == 3  # the first and two replacements, no more
+    with session_scope(settings.database_url) as session:
+        jobs = list(session.scalars(select(Job)))
+    failed = {(j.sku, j.status, j.error_code) for j in jobs if j.img_sha256 == bad_sha}
+    assert failed == {("ITEM-001", "FAILED", "REPLICATE_FAILED")}
+    assert {j.status for j in jobs if j.img_sha256 != bad_sha} != {"FAILED"}
+    assert all(j.error_code is None for j in jobs if j.img_sha256 != bad_sha)
 
 
 def test_daily_budget_refuses_new_predictions_only(

@@ -31,8 +31,11 @@ from imgpipe_resources.fakes.base import JsonHandler, LocalServer
 class Faults:
     throttle: float = 0.0  # share of creations answered 429
     create_error: float = 0.0  # share of creations answered 500 (nothing created)
-    read_error: float = 0.0  # share of reads answered 503 (the client retries those)
+    read_error: float = 0.0  # share of reads answered with read_error_status
+    read_error_status: int = 503  # 503: the client retries it; 500: it does not
     failed: float = 0.0  # share of predictions that end "failed"
+    failures_per_input: int | None = None  # at most this many failed predictions per input
+    always_fail: frozenset[str] = frozenset()  # inputs (sha256 of the image) that always fail
     slow: float = 0.0  # share of predictions that take `slow_factor` x the latency
     slow_factor: float = 10.0
     retry_after: str = "1"
@@ -55,10 +58,19 @@ class _Prediction:
 @dataclass
 class Stats:
     creates: Counter[str] = field(default_factory=Counter)  # per input image sha256: paid
+    failed: Counter[str] = field(default_factory=Counter)  # per input: predictions that failed
     throttled: int = 0
     create_errors: int = 0
     read_errors: int = 0
     cancels: int = 0
+
+
+def _digest(image: object) -> str:
+    """sha256 of the input image: of its bytes for a data URI, else of the URL."""
+    text = str(image)
+    if text.startswith("data:"):
+        return hashlib.sha256(base64.b64decode(text.split(",", 1)[1])).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _cutout(image: str) -> str:
@@ -157,19 +169,18 @@ class FakeReplicate(LocalServer):
             return 500, {"title": "Internal Server Error", "status": 500, "detail": "injected"}, {}
         inputs = dict(body.get("input") or {})
         latency = self.latency_s * (self.faults.slow_factor if self.roll(self.faults.slow) else 1)
-        now = time.time()
-        p = _Prediction(
-            uuid.uuid4().hex[:20],
-            model,
-            version,
-            inputs,
-            now,
-            now + latency,
-            self.roll(self.faults.failed),
-        )
+        digest = _digest(inputs.get("image"))
+        fails = self.roll(self.faults.failed)
+        cap = self.faults.failures_per_input
         with self._lock:
+            if cap is not None and self.stats.failed[digest] >= cap:
+                fails = False
+            fails = fails or digest in self.faults.always_fail
+            now = time.time()
+            p = _Prediction(uuid.uuid4().hex[:20], model, version, inputs, now, now + latency, fails)
             self._predictions[p.id] = p
-            self.stats.creates[hashlib.sha256(str(inputs.get("image")).encode()).hexdigest()] += 1
+            self.stats.creates[digest] += 1
+            self.stats.failed[digest] += fails
         if prefer.startswith("wait"):
             hold = float(prefer.split("=", 1)[1]) if "=" in prefer else 60.0
             time.sleep(max(0.0, min(p.done_at - time.time(), hold)))
@@ -228,8 +239,9 @@ class FakeReplicate(LocalServer):
                 if len(parts) == 3 and parts[:2] == ["v1", "predictions"]:
                     if fake.roll(fake.faults.read_error):
                         fake.stats.read_errors += 1
+                        status = fake.faults.read_error_status
                         self.send_json(
-                            503, {"detail": "injected", "status": 503}, {"Retry-After": "0"}
+                            status, {"detail": "injected", "status": status}, {"Retry-After": "0"}
                         )
                         return
                     p = fake._predictions.get(parts[2])
