@@ -177,7 +177,9 @@ class FakeReplicate(LocalServer):
                 fails = False
             fails = fails or digest in self.faults.always_fail
             now = time.time()
-            p = _Prediction(uuid.uuid4().hex[:20], model, version, inputs, now, now + latency, fails)
+            p = _Prediction(
+                uuid.uuid4().hex[:20], model, version, inputs, now, now + latency, fails
+            )
             self._predictions[p.id] = p
             self.stats.creates[digest] += 1
             self.stats.failed[digest] += fails
