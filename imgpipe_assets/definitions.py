@@ -23,11 +23,10 @@ from sensors.jms_poll import build_jms_poll_sensor
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything for one environment; the theme file fixes the theme partitions."""
-    theme_names = list(load_themes(settings.themes_path))
     jms = JmsSettings.from_env()
-    backgrounds, composite, shopify_media = build_themed_assets(theme_names)
+    render, shopify_media = build_themed_assets(load_themes(settings.themes_path))
     return dg.Definitions(
-        assets=[mask, backgrounds, composite, shopify_media, jobs_report],
+        assets=[mask, render, shopify_media, jobs_report],
         asset_checks=[quality_gates],
         jobs=[
             mask_job,

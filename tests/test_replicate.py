@@ -340,26 +340,40 @@ def test_generative_theme_paints_once_per_image_and_keeps_the_product(
     assert composite.std() > 10
 
 
-def test_generative_theme_without_a_provider_is_a_named_error(
+def test_generative_theme_without_a_provider_is_a_named_error_and_spares_the_other_themes(
     small_settings: Settings, sample_photos: dict
 ) -> None:
-    from imgpipe_assets.partitions import multi_key
+    """One render run over two images x four themes: the garden backgrounds fail, and
+    every other theme's background and composite is still made in that run."""
+    from imgpipe_assets.partitions import multi_key, split_multi_key
     from tests.conftest import SMALL_THEMES
 
     small_settings.themes_path.write_text(SMALL_THEMES + GENERATIVE_THEME.format(version="b" * 64))
-    (key,) = _ingest_many(small_settings, sample_photos, 1)
+    keys = _ingest_many(small_settings, sample_photos, 2)
     defs = build_definitions(small_settings)
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("images", [key])
+        instance.add_dynamic_partitions("images", keys)
         assert (
             defs.resolve_job_def("mask_job")
-            .execute_in_process(instance=instance, partition_key=key)
+            .execute_in_process(instance=instance, tags=range_tags(keys[0], keys[1]))
             .success
         )
+        first, last = str(multi_key(keys[0], "white")), str(multi_key(keys[1], "garden"))
         result = defs.resolve_job_def("render_job").execute_in_process(
-            instance=instance, partition_key=str(multi_key(key, "garden")), raise_on_error=False
+            instance=instance, tags=range_tags(first, last), raise_on_error=False
         )
         assert not result.success
+        made = {
+            asset: {
+                split_multi_key(k) for k in instance.get_materialized_partitions(dg.AssetKey(asset))
+            }
+            for asset in ("backgrounds", "composite")
+        }
+    spared = {(k, t) for k in keys for t in ("white", "marble", "night")}
+    assert made == {"backgrounds": spared, "composite": spared}
     with session_scope(small_settings.database_url) as session:
-        garden = session.scalars(select(Job).where(Job.theme == "garden")).one()
-    assert (garden.status, garden.error_code) == ("FAILED", "GENERATIVE_UNAVAILABLE")
+        jobs = list(session.scalars(select(Job)))
+    garden = {(j.status, j.error_code) for j in jobs if j.theme == "garden"}
+    assert garden == {("FAILED", "GENERATIVE_UNAVAILABLE")}  # not overwritten by a later stage
+    others = [j for j in jobs if j.theme != "garden"]
+    assert len(others) == 6 and all(j.composite_key and j.error_code is None for j in others)

@@ -22,6 +22,9 @@ from imgpipe_resources.errors import ImgpipeError
 
 Work = Callable[[str], dict[str, Any]]
 OnError = Callable[[str, str, str], None]
+# A stage: the asset a piece of work materialises. A partition's stages run in order; a
+# failed stage stops that partition's later stages, never another partition's.
+Stage = tuple[dg.AssetKey, Work]
 log = logging.getLogger(__name__)
 
 
@@ -51,27 +54,46 @@ def _attempt(
     return "ok", metadata
 
 
+Results = dict[dg.AssetKey, dict[str, dict[str, Any]]]  # asset -> partition -> metadata
+
+
+def _attempt_stages(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+    stages: Sequence[Stage],
+    key: str,
+) -> tuple[dict[dg.AssetKey, dict[str, Any]], tuple[str, str] | None]:
+    done: dict[dg.AssetKey, dict[str, Any]] = {}
+    for asset_key, work in stages:
+        kind, value = _attempt(context, work, key)
+        if kind != "ok":
+            return done, value
+        done[asset_key] = value
+    return done, None
+
+
 def _work_all(
     context: dg.OpExecutionContext | dg.AssetExecutionContext,
     keys: Sequence[str],
-    work: Work,
+    stages: Sequence[Stage],
     on_error: OnError,
     workers: int,
-) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, str]]]:
-    """Each key's metadata, and each failed key's (code, message), recorded via on_error."""
-    results: dict[str, dict[str, Any]] = {}
+) -> tuple[Results, dict[str, tuple[str, str]]]:
+    """Each stage's metadata per key, and each failed key's (code, message), recorded via
+    on_error."""
+    results: Results = {asset_key: {} for asset_key, _ in stages}
     failures: dict[str, tuple[str, str]] = {}
     if workers > 1 and len(keys) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(keys))) as pool:
-            outcomes = list(pool.map(lambda k: _attempt(context, work, k), keys))
+            outcomes = list(pool.map(lambda k: _attempt_stages(context, stages, k), keys))
     else:
-        outcomes = [_attempt(context, work, k) for k in keys]
-    for key, (kind, value) in zip(keys, outcomes, strict=True):
-        if kind == "ok":
-            results[key] = value
+        outcomes = [_attempt_stages(context, stages, k) for k in keys]
+    for key, (done, failure) in zip(keys, outcomes, strict=True):
+        for asset_key, metadata in done.items():
+            results[asset_key][key] = metadata
+        if failure is None:
             continue
-        failures[key] = value
-        code, message = value
+        failures[key] = failure
+        code, message = failure
         context.log.error(f"partition {key} failed: {code}: {message}")
         try:
             on_error(key, code, message)
@@ -80,7 +102,7 @@ def _work_all(
     return results, failures
 
 
-def _failure(keys: Sequence[str], results: dict, failures: dict) -> dg.Failure:
+def _failure(keys: Sequence[str], failures: dict) -> dg.Failure:
     return dg.Failure(
         description=f"{len(failures)} of {len(keys)} partitions failed: "
         + "; ".join(f"{k}: {c}: {m}" for k, (c, m) in failures.items()),
@@ -88,9 +110,17 @@ def _failure(keys: Sequence[str], results: dict, failures: dict) -> dg.Failure:
             "failed": dg.MetadataValue.json(
                 {k: {"code": c, "message": m} for k, (c, m) in failures.items()}
             ),
-            "succeeded": len(results),
+            "succeeded": len(keys) - len(failures),
         },
     )
+
+
+def _log_each(context: dg.OpExecutionContext | dg.AssetExecutionContext, results: Results) -> None:
+    for asset_key, by_key in results.items():
+        for key, metadata in by_key.items():
+            context.log_event(
+                dg.AssetMaterialization(asset_key=asset_key, partition=key, metadata=metadata)
+            )
 
 
 def record_each(
@@ -104,14 +134,42 @@ def record_each(
     """``materialize_each`` for an op that works on any set of an asset's partitions (not
     only a contiguous range): each success is recorded as that partition's materialisation;
     the op fails naming the failures. Returns the number of successes."""
-    results, failures = _work_all(context, keys, work, on_error, workers)
-    for key, metadata in results.items():
-        context.log_event(
-            dg.AssetMaterialization(asset_key=asset_key, partition=key, metadata=metadata)
-        )
+    results, failures = _work_all(context, keys, [(asset_key, work)], on_error, workers)
+    _log_each(context, results)
     if failures:
-        raise _failure(keys, results, failures)
-    return len(results)
+        raise _failure(keys, failures)
+    return len(results[asset_key])
+
+
+def materialize_stages(
+    context: dg.AssetExecutionContext,
+    stages: Sequence[Stage],
+    on_error: OnError,
+    workers: int = 1,
+) -> list[dg.MaterializeResult]:
+    """Run each partition of the run through ``stages`` (one per asset of a multi-asset),
+    ``workers`` partitions at a time (remote calls wait in parallel; local CPU work keeps
+    few), and report each partition's own outcome per asset.
+
+    If any partition failed, the successes are logged as their own materialisations and
+    the step fails naming the failures; otherwise one result per asset covers the run.
+    """
+    keys: Sequence[str] = context.partition_keys
+    results, failures = _work_all(context, keys, stages, on_error, workers)
+    if failures:
+        _log_each(context, results)
+        raise _failure(keys, failures)
+    out: list[dg.MaterializeResult] = []
+    for asset_key, by_key in results.items():
+        if len(keys) == 1:
+            metadata = by_key[keys[0]]
+        else:
+            metadata = {
+                "partitions": len(keys),
+                "per_partition": dg.MetadataValue.json({k: _plain(v) for k, v in by_key.items()}),
+            }
+        out.append(dg.MaterializeResult(asset_key=asset_key, metadata=metadata))
+    return out
 
 
 def materialize_each(
@@ -120,23 +178,6 @@ def materialize_each(
     on_error: OnError,
     workers: int = 1,
 ) -> dg.MaterializeResult:
-    """Run ``work`` for every partition of the run, ``workers`` at a time (remote calls wait
-    in parallel; local CPU work keeps 1), and report each partition's own outcome."""
-    keys: Sequence[str] = context.partition_keys
-    results, failures = _work_all(context, keys, work, on_error, workers)
-    if failures:
-        for key, metadata in results.items():
-            context.log_event(
-                dg.AssetMaterialization(
-                    asset_key=context.asset_key, partition=key, metadata=metadata
-                )
-            )
-        raise _failure(keys, results, failures)
-    if len(keys) == 1:
-        return dg.MaterializeResult(metadata=results[keys[0]])
-    return dg.MaterializeResult(
-        metadata={
-            "partitions": len(keys),
-            "per_partition": dg.MetadataValue.json({k: _plain(v) for k, v in results.items()}),
-        }
-    )
+    """``materialize_stages`` for a single asset: ``work`` for every partition of the run."""
+    (result,) = materialize_stages(context, [(context.asset_key, work)], on_error, workers)
+    return result

@@ -7,7 +7,7 @@ import io
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +15,7 @@ import dagster as dg
 import numpy as np
 from PIL import Image
 
-from imgpipe_assets.assets.batch import materialize_each, preview
+from imgpipe_assets.assets.batch import Stage, materialize_each, materialize_stages, preview
 from imgpipe_assets.assets.mask import mask
 from imgpipe_assets.assets.sources import decode_plain, image_ref, stored_cutout
 from imgpipe_assets.imaging import pipeline
@@ -156,190 +156,219 @@ def record_failure(db: JobsDatabase) -> Callable[[str, str, str], None]:
     return lambda key, code, message: _fail(db, key, code, message)
 
 
-def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]:
-    partitions = image_theme_partitions(theme_names)
-    from_mask = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=IMAGE)
+BACKGROUNDS = dg.AssetKey("backgrounds")
+COMPOSITE = dg.AssetKey("composite")
 
-    @dg.asset(
+BACKGROUNDS_DESCRIPTION = """The theme's background for each image, at the theme's canvas size.
+
+Procedural themes render the same background for every image, so it is stored once per
+theme version at ``backgrounds/{theme}/{fingerprint}.png`` and reused. Generative themes
+have a model paint a scene around the framed cut-out, once per image and theme version, at
+``backgrounds/{theme}/{sha256}-{fingerprint}.png``. Moves the job to BG_GENERATING."""
+
+COMPOSITE_DESCRIPTION = """The product framed on the theme's background with a soft contact
+shadow.
+
+Stored at ``composites/{sku}/{sha256}/{theme}.{ext}`` in the theme's output format,
+sRGB-tagged. Rendering is deterministic: unchanged inputs give identical bytes, reported as
+cached. Moves the job to COMPOSITING."""
+
+
+def background_work(
+    run_id: str,
+    db: JobsDatabase,
+    storage: ObjectStore,
+    themes: ThemeLibrary,
+    generator: BackgroundGenerator,
+) -> Callable[[str], dict[str, Any]]:
+    """Making one image x theme partition's background: the ``backgrounds`` stage."""
+    ledger = Ledger(db.url)
+
+    def work(key: str) -> dict[str, Any]:
+        _image, theme_name = split_multi_key(key)
+        theme = themes.get(theme_name)
+        job = _enter(db, key, JobStatus.BG_GENERATING, run_id)
+        if theme.generative:
+            return _generate(job, theme, key)
+        bkey = background_key(theme.name, theme.background_fingerprint())
+        if storage.exists(bkey):
+            cached, size, thumb = True, None, None
+        else:
+            image = pipeline.background(theme)
+            stored = storage.put(bkey, _png(image), "image/png")
+            cached, size, thumb = stored.cached, stored.size, thumbnail_jpeg(image, 192)
+        _record(db, key, background_key=bkey)
+        metadata: dict[str, Any] = {
+            "storage_key": bkey,
+            "uri": dg.MetadataValue.url(storage.uri(bkey)),
+            "status": "cached" if cached else "created",
+            "theme": theme.name,
+            "style": str(theme.background.get("style")),
+            "canvas": f"{theme.canvas[0]}x{theme.canvas[1]}",
+            "provider": "procedural",
+            "cost_usd": 0.0,
+        }
+        if size is not None:
+            metadata["size_bytes"] = size
+        if thumb is not None:
+            metadata["preview"] = preview(thumb, theme.name)
+        return metadata
+
+    def _generate(job: Job, theme: Theme, key: str) -> dict[str, Any]:
+        fingerprint = theme.background_fingerprint()
+        bkey = background_key(theme.name, f"{job.img_sha256}-{fingerprint}")
+        cost, prediction, model = 0.0, "", "stored"
+        if not storage.exists(bkey):
+            if job.original_key is None or job.mask_key is None:
+                raise SourceMissing(f"{key} has no recorded original or mask")
+            cut = stored_cutout(storage, job.mask_key)
+            framed = framed_cutout(cut.rgb, cut.alpha, theme.frame)
+            fkey = cutout_key(job.img_sha256, f"{theme.name}-{fingerprint}")
+            storage.put(fkey, framed, "image/png")
+            uri = storage.uri(fkey)
+            made = generator.generate(
+                GenerationRequest(
+                    job.sku,
+                    job.img_sha256,
+                    theme.name,
+                    fingerprint,
+                    framed,
+                    uri if uri.startswith("https://") else None,
+                    theme.background,
+                    ledger,
+                )
+            )
+            backdrop = decode_plain(made.image)
+            if backdrop.shape[:2] != (theme.canvas[1], theme.canvas[0]):
+                backdrop = np.asarray(
+                    Image.fromarray(backdrop).resize(theme.canvas, Image.Resampling.LANCZOS)
+                )
+            storage.put(bkey, _png(backdrop), "image/png")
+            ledger.stored(made.prediction_id, bkey)
+            cost, prediction, model = made.cost_usd, made.prediction_id, made.model
+        _record(db, key, background_key=bkey, cost_usd=job.cost_usd + Decimal(str(cost)))
+        return {
+            "storage_key": bkey,
+            "uri": dg.MetadataValue.url(storage.uri(bkey)),
+            "status": "cached" if model == "stored" else "created",
+            "theme": theme.name,
+            "style": "generative",
+            "canvas": f"{theme.canvas[0]}x{theme.canvas[1]}",
+            "provider": type(generator).__name__,
+            "model": model,
+            "prediction_id": prediction,
+            "cost_usd": round(cost, 6),
+        }
+
+    return work
+
+
+def composite_work(
+    run_id: str, db: JobsDatabase, storage: ObjectStore, themes: ThemeLibrary
+) -> Callable[[str], dict[str, Any]]:
+    """Rendering one image x theme partition's composite: the ``composite`` stage."""
+    cutouts = _Recent(2)  # the image being rendered (keys are image-major: themes follow)
+    backdrops = _Recent(len(themes.all()) + 1)
+
+    def load(job: Job) -> tuple[Cutout, Image.Image]:
+        assert job.mask_key is not None
+        cut = stored_cutout(storage, job.mask_key)
+        return cut, subject(cut.rgb, cut.alpha)
+
+    def work(key: str) -> dict[str, Any]:
+        image_key, theme_name = split_multi_key(key)
+        theme = themes.get(theme_name)
+        job = _enter(db, key, JobStatus.COMPOSITING, run_id)
+        if job.mask_key is None or job.background_key is None:
+            raise SourceMissing(f"{key} has no recorded cut-out or background")
+        started = time.perf_counter()
+        cut, prepared = cutouts.get(image_key, lambda: load(job))
+        bkey = job.background_key
+        backdrop = backdrops.get(bkey, lambda: decode_plain(storage.get(bkey)))
+        rendered = pipeline.render(cut.rgb, cut.alpha, backdrop, theme, prepared)
+        ext = EXTENSIONS[theme.output_format]
+        ckey = composite_key(job.sku, job.img_sha256, theme.name, ext)
+        stored = storage.put(ckey, rendered.data, rendered.content_type)
+        copies = {}
+        for side, data in rendered.variants.items():
+            vkey = composite_key(job.sku, job.img_sha256, theme.name, ext, size=side)
+            storage.put(vkey, data, rendered.content_type)
+            copies[str(side)] = vkey
+        _record(db, key, composite_key=ckey)
+        return {
+            "storage_key": ckey,
+            "uri": dg.MetadataValue.url(stored.uri),
+            "size_bytes": stored.size,
+            "status": "cached" if stored.cached else "created",
+            "sku": job.sku,
+            "theme": theme.name,
+            "width": theme.canvas[0],
+            "height": theme.canvas[1],
+            "format": theme.output_format,
+            "smaller_copies": dg.MetadataValue.json(copies),
+            "render_seconds": round(time.perf_counter() - started, 3),
+            "cost_usd": 0.0,
+            "preview": preview(thumbnail_jpeg(rendered.image, 256), f"{job.sku} {theme.name}"),
+        }
+
+    return work
+
+
+def build_themed_assets(themes: Mapping[str, Theme]) -> list[dg.AssetsDefinition]:
+    """``backgrounds`` and ``composite`` (one op: each image x theme makes its background,
+    then its composite, so a failed background stops only its own composite), and
+    ``shopify_media``."""
+    partitions = image_theme_partitions(list(themes))
+    from_mask = dg.AssetDep(
+        mask,
+        partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=IMAGE),
+    )
+    generative = any(t.generative for t in themes.values())
+    common: dict[str, Any] = {"group_name": "imgpipe", "kinds": {"python"}, "code_version": "1"}
+
+    @dg.multi_asset(
+        name="render",
+        specs=[
+            dg.AssetSpec(
+                BACKGROUNDS, deps=[from_mask], description=BACKGROUNDS_DESCRIPTION, **common
+            ),
+            dg.AssetSpec(
+                COMPOSITE,
+                deps=[from_mask, BACKGROUNDS],
+                description=COMPOSITE_DESCRIPTION,
+                **common,
+            ),
+        ],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[dg.AssetDep(mask, partition_mapping=from_mask)],
-        group_name="imgpipe",
-        kinds={"python"},
-        code_version="1",
-        pool="replicate",  # generative themes call Replicate
+        can_subset=True,
+        pool="replicate" if generative else None,  # generative themes call Replicate
     )
-    def backgrounds(
+    def render(
         context: dg.AssetExecutionContext,
         db: JobsDatabase,
         storage: ObjectStore,
         themes: ThemeLibrary,
         generator: BackgroundGenerator,
-    ) -> dg.MaterializeResult:
-        """The theme's background for each image, at the theme's canvas size.
-
-        Procedural themes render the same background for every image, so it is stored once
-        per theme version at ``backgrounds/{theme}/{fingerprint}.png`` and reused.
-        Generative themes have a model paint a scene around the framed cut-out, once per
-        image and theme version, at ``backgrounds/{theme}/{sha256}-{fingerprint}.png``.
-        Moves the job to BG_GENERATING.
-        """
-        ledger = Ledger(db.url)
-
-        def work(key: str) -> dict[str, Any]:
-            _image, theme_name = split_multi_key(key)
-            theme = themes.get(theme_name)
-            job = _enter(db, key, JobStatus.BG_GENERATING, context.run_id)
-            if theme.generative:
-                return _generate(job, theme, key)
-            bkey = background_key(theme.name, theme.background_fingerprint())
-            if storage.exists(bkey):
-                cached, size, thumb = True, None, None
-            else:
-                image = pipeline.background(theme)
-                stored = storage.put(bkey, _png(image), "image/png")
-                cached, size, thumb = stored.cached, stored.size, thumbnail_jpeg(image, 192)
-            _record(db, key, background_key=bkey)
-            metadata: dict[str, Any] = {
-                "storage_key": bkey,
-                "uri": dg.MetadataValue.url(storage.uri(bkey)),
-                "status": "cached" if cached else "created",
-                "theme": theme.name,
-                "style": str(theme.background.get("style")),
-                "canvas": f"{theme.canvas[0]}x{theme.canvas[1]}",
-                "provider": "procedural",
-                "cost_usd": 0.0,
-            }
-            if size is not None:
-                metadata["size_bytes"] = size
-            if thumb is not None:
-                metadata["preview"] = preview(thumb, theme.name)
-            return metadata
-
-        def _generate(job: Job, theme: Theme, key: str) -> dict[str, Any]:
-            fingerprint = theme.background_fingerprint()
-            bkey = background_key(theme.name, f"{job.img_sha256}-{fingerprint}")
-            cost, prediction, model = 0.0, "", "stored"
-            if not storage.exists(bkey):
-                if job.original_key is None or job.mask_key is None:
-                    raise SourceMissing(f"{key} has no recorded original or mask")
-                cut = stored_cutout(storage, job.mask_key)
-                framed = framed_cutout(cut.rgb, cut.alpha, theme.frame)
-                fkey = cutout_key(job.img_sha256, f"{theme.name}-{fingerprint}")
-                storage.put(fkey, framed, "image/png")
-                uri = storage.uri(fkey)
-                made = generator.generate(
-                    GenerationRequest(
-                        job.sku,
-                        job.img_sha256,
-                        theme.name,
-                        fingerprint,
-                        framed,
-                        uri if uri.startswith("https://") else None,
-                        theme.background,
-                        ledger,
-                    )
-                )
-                backdrop = decode_plain(made.image)
-                if backdrop.shape[:2] != (theme.canvas[1], theme.canvas[0]):
-                    backdrop = np.asarray(
-                        Image.fromarray(backdrop).resize(theme.canvas, Image.Resampling.LANCZOS)
-                    )
-                storage.put(bkey, _png(backdrop), "image/png")
-                ledger.stored(made.prediction_id, bkey)
-                cost, prediction, model = made.cost_usd, made.prediction_id, made.model
-            _record(db, key, background_key=bkey, cost_usd=job.cost_usd + Decimal(str(cost)))
-            return {
-                "storage_key": bkey,
-                "uri": dg.MetadataValue.url(storage.uri(bkey)),
-                "status": "cached" if model == "stored" else "created",
-                "theme": theme.name,
-                "style": "generative",
-                "canvas": f"{theme.canvas[0]}x{theme.canvas[1]}",
-                "provider": type(generator).__name__,
-                "model": model,
-                "prediction_id": prediction,
-                "cost_usd": round(cost, 6),
-            }
-
-        return materialize_each(
-            context,
-            work,
-            record_failure(db),
-            workers=4 if any(t.generative for t in themes.all().values()) else 1,
-        )
+    ) -> Iterator[dg.MaterializeResult]:
+        """Backgrounds and composites of the run's image x theme partitions."""
+        selected = context.selected_asset_keys
+        stages: list[Stage] = []
+        if BACKGROUNDS in selected:
+            stages.append(
+                (BACKGROUNDS, background_work(context.run_id, db, storage, themes, generator))
+            )
+        if COMPOSITE in selected:
+            stages.append((COMPOSITE, composite_work(context.run_id, db, storage, themes)))
+        # Scaling, blending and encoding run in C, off the GIL: two partitions at a time;
+        # four where partitions wait on a generative model.
+        workers = 4 if generative else 2
+        yield from materialize_stages(context, stages, record_failure(db), workers=workers)
 
     @dg.asset(
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[dg.AssetDep(mask, partition_mapping=from_mask), backgrounds],
-        group_name="imgpipe",
-        kinds={"python"},
-        code_version="1",
-    )
-    def composite(
-        context: dg.AssetExecutionContext,
-        db: JobsDatabase,
-        storage: ObjectStore,
-        themes: ThemeLibrary,
-    ) -> dg.MaterializeResult:
-        """The product framed on the theme's background with a soft contact shadow.
-
-        Stored at ``composites/{sku}/{sha256}/{theme}.{ext}`` in the theme's output format,
-        sRGB-tagged. Rendering is deterministic: unchanged inputs give identical bytes,
-        reported as cached. Moves the job to COMPOSITING.
-        """
-        cutouts = _Recent(2)  # the image being rendered (keys are image-major: themes follow)
-        backdrops = _Recent(len(themes.all()) + 1)
-
-        def load(job: Job) -> tuple[Cutout, Image.Image]:
-            assert job.mask_key is not None
-            cut = stored_cutout(storage, job.mask_key)
-            return cut, subject(cut.rgb, cut.alpha)
-
-        def work(key: str) -> dict[str, Any]:
-            image_key, theme_name = split_multi_key(key)
-            theme = themes.get(theme_name)
-            job = _enter(db, key, JobStatus.COMPOSITING, context.run_id)
-            if job.mask_key is None or job.background_key is None:
-                raise SourceMissing(f"{key} has no recorded cut-out or background")
-            started = time.perf_counter()
-            cut, prepared = cutouts.get(image_key, lambda: load(job))
-            bkey = job.background_key
-            backdrop = backdrops.get(bkey, lambda: decode_plain(storage.get(bkey)))
-            rendered = pipeline.render(cut.rgb, cut.alpha, backdrop, theme, prepared)
-            ext = EXTENSIONS[theme.output_format]
-            ckey = composite_key(job.sku, job.img_sha256, theme.name, ext)
-            stored = storage.put(ckey, rendered.data, rendered.content_type)
-            copies = {}
-            for side, data in rendered.variants.items():
-                vkey = composite_key(job.sku, job.img_sha256, theme.name, ext, size=side)
-                storage.put(vkey, data, rendered.content_type)
-                copies[str(side)] = vkey
-            _record(db, key, composite_key=ckey)
-            return {
-                "storage_key": ckey,
-                "uri": dg.MetadataValue.url(stored.uri),
-                "size_bytes": stored.size,
-                "status": "cached" if stored.cached else "created",
-                "sku": job.sku,
-                "theme": theme.name,
-                "width": theme.canvas[0],
-                "height": theme.canvas[1],
-                "format": theme.output_format,
-                "smaller_copies": dg.MetadataValue.json(copies),
-                "render_seconds": round(time.perf_counter() - started, 3),
-                "cost_usd": 0.0,
-                "preview": preview(thumbnail_jpeg(rendered.image, 256), f"{job.sku} {theme.name}"),
-            }
-
-        # Two at a time: scaling, blending and encoding run in C, off the GIL.
-        return materialize_each(context, work, record_failure(db), workers=2)
-
-    @dg.asset(
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[composite],
+        deps=[COMPOSITE],
         group_name="imgpipe",
         kinds={"shopify"},
         code_version="1",
@@ -362,4 +391,4 @@ def build_themed_assets(theme_names: Sequence[str]) -> list[dg.AssetsDefinition]
         work = publish_work(db, storage, themes, publisher, context.run_id)
         return materialize_each(context, work, record_failure(db))
 
-    return [backgrounds, composite, shopify_media]
+    return [render, shopify_media]
