@@ -91,7 +91,7 @@ def pipeline_run(photos_dir: Path, count: int, themes_path: Path, tmp: Path, por
     with dagster_dev(env, tmp, port):
         from sqlalchemy import create_engine, text
 
-        t0 = time.perf_counter()
+        t0, started = time.perf_counter(), time.time()
         subprocess.run(
             [BIN / "imgpipe", "ingest", str(photos_dir)], env=env, check=True, capture_output=True
         )
@@ -120,10 +120,17 @@ def pipeline_run(photos_dir: Path, count: int, themes_path: Path, tmp: Path, por
         os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
         runs = dg.DagsterInstance.get().get_run_records()
         by_job: dict[str, list[float]] = {}
-        for rec in runs:
+        print("  runs (seconds from ingest): job, start, end, partitions")
+        for rec in sorted(runs, key=lambda r: r.start_time or 0):
             if rec.start_time and rec.end_time:
-                by_job.setdefault(rec.dagster_run.job_name, []).append(
-                    rec.end_time - rec.start_time
+                job = rec.dagster_run.job_name
+                by_job.setdefault(job, []).append(rec.end_time - rec.start_time)
+                first = rec.dagster_run.tags.get("dagster/asset_partition_range_start", "")
+                last = rec.dagster_run.tags.get("dagster/asset_partition_range_end", "")
+                span = f"{first.split('~')[0]} .. {last.split('~')[0]}" if first else "one"
+                print(
+                    f"    {job:18s} {rec.start_time - started:7.1f} {rec.end_time - started:7.1f}"
+                    f"  {span}"
                 )
         for job, spans in sorted(by_job.items()):
             print(f"  {job}: {len(spans)} runs, {sum(spans):.1f} s of run time")

@@ -9,11 +9,12 @@ from imgpipe_assets.assets.auto_publish import AUTO_PUBLISH_JOB, auto_publish_jo
 from imgpipe_assets.jobs import RENDER_JOB, render_job
 from imgpipe_assets.partitions import multi_key, range_tags, split_multi_key
 from imgpipe_resources.themes import ThemeLibrary
+from sensors.intake import INTAKE_BATCH
 
 CHAIN_BATCH = 500
-# Images per render run: big enough to amortise a run's start-up, small enough that one
-# failure does not hold back many images.
-RENDER_BATCH = 50
+# Images per render run: an intake batch's worth, so each mask run is followed by one
+# render run. A run's start-up costs seconds of CPU; a failed partition costs only itself.
+RENDER_BATCH = INTAKE_BATCH
 # Composites per publishing run: the calls are small, the run's start-up is not.
 PUBLISH_BATCH = 150
 

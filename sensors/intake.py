@@ -9,9 +9,30 @@ from imgpipe_resources.db import intake
 from imgpipe_resources.db.jobs import ImageRef, ensure_jobs
 from imgpipe_resources.themes import ThemeLibrary
 
-# Bounded so a tick (partition adds plus run-request validation) stays far below the
-# sensor timeout even with thousands of pending records; the next tick takes the rest.
-INTAKE_BATCH = 200
+# Photos per mask run (and per render run after it). Bounded so a tick stays far below the
+# sensor timeout with thousands of records pending, and small enough that, in a large
+# intake, the first renders start early and the last batch's renders (which nothing else
+# overlaps) are short; large enough that a run's start-up is a small part of its work.
+INTAKE_BATCH = 100
+# The batch taken when no mask run is queued or running: the first photos of a large
+# intake are cut out quickly, so their renders run beside the next (full) batch's cut-outs
+# instead of waiting for a whole batch while a core idles.
+FIRST_BATCH = 25
+_IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def batch_size(instance: dg.DagsterInstance) -> int:
+    """Photos for this tick's mask run: a full batch while another mask run is in flight
+    (the machine is busy: amortise a run's start-up), a small one when none is."""
+    busy = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=MASK_JOB, statuses=_IN_FLIGHT), limit=1
+    )
+    return INTAKE_BATCH if busy else FIRST_BATCH
 
 
 def mask_run_request(keys: list[str]) -> dg.RunRequest:
@@ -28,7 +49,7 @@ def mask_run_request(keys: list[str]) -> dg.RunRequest:
 @dg.sensor(
     name="intake_sensor",
     job=mask_job,
-    minimum_interval_seconds=10,
+    minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Turns photos recorded by the webhook receiver, the 3JMS poller or "
     "`imgpipe ingest` into image partitions, jobs rows and mask runs.",
@@ -39,7 +60,7 @@ def intake_sensor(
     cursor = int(context.cursor or 0)
     theme_names = list(themes.all())
     with db.session() as session:
-        records = intake.accepted_after(session, cursor, INTAKE_BATCH)
+        records = intake.accepted_after(session, cursor, batch_size(context.instance))
         if not records:
             return dg.SkipReason(f"no new photos after intake record {cursor}")
         keys: list[str] = []

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from imgpipe_assets.definitions import build_definitions
 from imgpipe_assets.ingest import ingest_file
@@ -68,6 +69,36 @@ def test_intake_sensor_adds_partitions_and_requests_one_mask_run_per_batch(
         replay = _tick(intake_sensor, instance, defs, None)
         assert not replay.run_requests and not replay.dynamic_partitions_requests
         assert replay.cursor == "3"
+
+
+def test_intake_starts_small_when_idle_and_takes_full_batches_while_a_mask_run_is_in_flight(
+    small_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster._core.test_utils import create_run_for_test
+
+    from imgpipe_assets.imaging.samples import render_sample
+    from sensors import intake
+
+    monkeypatch.setattr(intake, "FIRST_BATCH", 2)
+    monkeypatch.setattr(intake, "INTAKE_BATCH", 5)
+    paths = []
+    for i in range(8):
+        paths.append(tmp_path / f"ITEM-{i}.jpg")
+        paths[-1].write_bytes(render_sample("RING-0001", size=96, seed=i))
+    keys = ingest(small_settings, paths)
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        first = _tick(intake_sensor, instance, defs, None)
+        assert list(first.dynamic_partitions_requests[0].partition_keys) == keys[:2]
+        _apply_partitions(instance, first)
+        create_run_for_test(instance, job_name="mask_job", status=dg.DagsterRunStatus.STARTED)
+        second = _tick(intake_sensor, instance, defs, first.cursor)
+        assert list(second.dynamic_partitions_requests[0].partition_keys) == keys[2:7]
+        _apply_partitions(instance, second)
+        third = _tick(intake_sensor, instance, defs, second.cursor)
+        assert list(third.dynamic_partitions_requests[0].partition_keys) == keys[7:]
+        (request,) = third.run_requests
+        assert request.partition_key == keys[7]
 
 
 def test_single_new_photo_gets_a_single_partition_run(

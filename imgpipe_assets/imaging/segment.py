@@ -53,6 +53,9 @@ class U2NetP:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # Idle worker threads sleep instead of spinning: between inferences the cores belong
+        # to the rest of the cut-out and to the render runs beside this one.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
