@@ -100,10 +100,13 @@ def main() -> int:
             )
             wall = time.perf_counter() - started
             if os.environ.get("BENCH_DETAIL"):
-                (mat,) = result.asset_materializations_for_node("mask")[:1]
-                per = mat.metadata["per_partition"].value
-                seconds = sorted(v["seconds"] for v in per.values())
-                segment = sorted(v["segment_seconds"] for v in per.values())
+                per = [
+                    e.event_specific_data.asset_observation.metadata  # type: ignore[union-attr]
+                    for e in result.all_events
+                    if e.event_type_value == "ASSET_OBSERVATION"
+                ]
+                seconds = sorted(m["seconds"].value for m in per)
+                segment = sorted(m["segment_seconds"].value for m in per)
                 print(
                     "per partition s: median",
                     seconds[len(seconds) // 2],

@@ -121,3 +121,53 @@ def test_batch_with_a_bad_photo_keeps_going_and_reruns_add_nothing(
         assert jobs[(sku, "night")].status == "COMPOSITING"
         assert jobs[(sku, "marble")].composite_key.endswith(".webp")
         assert jobs[(sku, "white")].attempts == 1  # the re-run counted, and re-used
+
+
+def test_a_range_run_records_a_batch_summary_and_each_partition_its_own_detail(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    """Every partition of a range run shares its materialisation's metadata (Dagster has no
+    per-partition metadata for a range): a short summary, the same size for any batch, and
+    each partition's own storage key and preview in its observation."""
+    keys = ingest(small_settings, list(sample_photos.values()))
+    defs = build_definitions(small_settings)
+    names = list(load_themes(small_settings.themes_path))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("images", keys)
+        tags = range_tags(keys[0], keys[-1])
+        assert defs.resolve_job_def("mask_job").execute_in_process(instance=instance, tags=tags)
+        first, last = str(multi_key(keys[0], names[0])), str(multi_key(keys[-1], names[-1]))
+        render = defs.resolve_job_def("render_job").execute_in_process(
+            instance=instance, tags=range_tags(first, last)
+        )
+        assert render.success
+
+        def events(kind: dg.DagsterEventType, asset: str) -> list[dg.EventLogRecord]:
+            fetch = (
+                instance.fetch_materializations
+                if kind == dg.DagsterEventType.ASSET_MATERIALIZATION
+                else instance.fetch_observations
+            )
+            return list(fetch(dg.AssetKey(asset), limit=100).records)
+
+        for asset, partitions in (("mask", 3), ("composite", 9), ("backgrounds", 9)):
+            mats = events(dg.DagsterEventType.ASSET_MATERIALIZATION, asset)
+            assert len(mats) == partitions
+            for record in mats:
+                md = record.asset_materialization.metadata  # type: ignore[union-attr]
+                assert md["partitions"].value == partitions and "per_partition" not in md
+                assert md["created_count"].value == (partitions if asset != "backgrounds" else 3)
+        observed = {
+            r.partition_key: r.asset_observation.metadata  # type: ignore[union-attr]
+            for r in events(dg.DagsterEventType.ASSET_OBSERVATION, "composite")
+        }
+        assert len(observed) == 9
+        for key, md in observed.items():
+            image, theme = key.split("|")
+            sku = image.split("~")[0]
+            assert md["storage_key"].value.startswith(f"composites/{sku}/")
+            assert f"/{theme}." in md["storage_key"].value and "preview" in md
+        masks = events(dg.DagsterEventType.ASSET_OBSERVATION, "mask")
+        assert {r.partition_key for r in masks} == set(keys)
+        # One stored background per procedural theme: its summary says it all.
+        assert not events(dg.DagsterEventType.ASSET_OBSERVATION, "backgrounds")

@@ -5,6 +5,12 @@ backfill). Each partition is worked on its own; a named error is written to its 
 and the others go on. If any failed, the successes are recorded as materialisations with
 their own metadata and the step fails naming the failures, so the UI shows exactly which
 partitions exist.
+
+A range run that succeeds is recorded by Dagster as one materialisation per partition, all
+with the same metadata (Dagster has no per-partition metadata for a range): imgpipe gives
+it a short summary of the batch, and each partition's own metadata (object key, preview)
+as an observation of that partition. Copying every partition's metadata into every event
+would grow the event log with the square of the batch size.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 
@@ -22,10 +29,18 @@ from imgpipe_resources.errors import ImgpipeError
 
 Work = Callable[[str], dict[str, Any]]
 OnError = Callable[[str, str, str], None]
-# A stage: the asset a piece of work materialises. A partition's stages run in order; a
-# failed stage stops that partition's later stages, never another partition's.
-Stage = tuple[dg.AssetKey, Work]
 log = logging.getLogger(__name__)
+MAX_WARNINGS = 100  # partitions a range summary names under "warnings"
+
+
+class Stage(NamedTuple):
+    """The asset a piece of work materialises. A partition's stages run in order; a failed
+    stage stops that partition's later stages, never another partition's. ``detail``: in a
+    range run, each partition's own metadata is recorded as an observation of it."""
+
+    asset_key: dg.AssetKey
+    work: Work
+    detail: bool = True
 
 
 def preview(jpeg: bytes, alt: str = "preview") -> dg.MetadataValue:
@@ -35,8 +50,27 @@ def preview(jpeg: bytes, alt: str = "preview") -> dg.MetadataValue:
     )
 
 
-def _plain(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool)}
+def summary(keys: Sequence[str], by_key: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What a range run's materialisations say of the whole batch: how many partitions,
+    how many were made or found stored, time and cost, and which ones want a look."""
+    statuses = Counter(str(m["status"]) for m in by_key.values() if "status" in m)
+    warnings = {
+        k: str(m["quality_warnings"])
+        for k, m in by_key.items()
+        if m.get("quality_warnings") not in (None, "none")
+    }
+    out: dict[str, Any] = {
+        "partitions": len(keys),
+        "first_partition": keys[0],
+        "last_partition": keys[-1],
+        **{f"{status}_count": n for status, n in sorted(statuses.items())},
+        "seconds_total": round(sum(float(m.get("seconds", 0)) for m in by_key.values()), 3),
+        "cost_usd_total": round(sum(float(m.get("cost_usd", 0)) for m in by_key.values()), 6),
+        "detail": "each partition's metadata is in its observation of this run",
+    }
+    if warnings:
+        out["warnings"] = dg.MetadataValue.json(dict(list(warnings.items())[:MAX_WARNINGS]))
+    return out
 
 
 def _attempt(
@@ -63,7 +97,7 @@ def _attempt_stages(
     key: str,
 ) -> tuple[dict[dg.AssetKey, dict[str, Any]], tuple[str, str] | None]:
     done: dict[dg.AssetKey, dict[str, Any]] = {}
-    for asset_key, work in stages:
+    for asset_key, work, _detail in stages:
         kind, value = _attempt(context, work, key)
         if kind != "ok":
             return done, value
@@ -80,7 +114,7 @@ def _work_all(
 ) -> tuple[Results, dict[str, tuple[str, str]]]:
     """Each stage's metadata per key, and each failed key's (code, message), recorded via
     on_error."""
-    results: Results = {asset_key: {} for asset_key, _ in stages}
+    results: Results = {stage.asset_key: {} for stage in stages}
     failures: dict[str, tuple[str, str]] = {}
     if workers > 1 and len(keys) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(keys))) as pool:
@@ -115,12 +149,14 @@ def _failure(keys: Sequence[str], failures: dict) -> dg.Failure:
     )
 
 
-def _log_each(context: dg.OpExecutionContext | dg.AssetExecutionContext, results: Results) -> None:
+def _log_each(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+    results: Results,
+    event: type[dg.AssetMaterialization] | type[dg.AssetObservation] = dg.AssetMaterialization,
+) -> None:
     for asset_key, by_key in results.items():
         for key, metadata in by_key.items():
-            context.log_event(
-                dg.AssetMaterialization(asset_key=asset_key, partition=key, metadata=metadata)
-            )
+            context.log_event(event(asset_key=asset_key, partition=key, metadata=metadata))
 
 
 def record_each(
@@ -134,7 +170,7 @@ def record_each(
     """``materialize_each`` for an op that works on any set of an asset's partitions (not
     only a contiguous range): each success is recorded as that partition's materialisation;
     the op fails naming the failures. Returns the number of successes."""
-    results, failures = _work_all(context, keys, [(asset_key, work)], on_error, workers)
+    results, failures = _work_all(context, keys, [Stage(asset_key, work)], on_error, workers)
     _log_each(context, results)
     if failures:
         raise _failure(keys, failures)
@@ -152,24 +188,22 @@ def materialize_stages(
     few), and report each partition's own outcome per asset.
 
     If any partition failed, the successes are logged as their own materialisations and
-    the step fails naming the failures; otherwise one result per asset covers the run.
+    the step fails naming the failures. Otherwise one result per asset covers the run: a
+    single partition's own metadata, or a range's summary with each partition's metadata
+    logged as its observation.
     """
     keys: Sequence[str] = context.partition_keys
     results, failures = _work_all(context, keys, stages, on_error, workers)
     if failures:
         _log_each(context, results)
         raise _failure(keys, failures)
-    out: list[dg.MaterializeResult] = []
-    for asset_key, by_key in results.items():
-        if len(keys) == 1:
-            metadata = by_key[keys[0]]
-        else:
-            metadata = {
-                "partitions": len(keys),
-                "per_partition": dg.MetadataValue.json({k: _plain(v) for k, v in by_key.items()}),
-            }
-        out.append(dg.MaterializeResult(asset_key=asset_key, metadata=metadata))
-    return out
+    if len(keys) == 1:
+        return [dg.MaterializeResult(asset_key=a, metadata=m[keys[0]]) for a, m in results.items()]
+    detailed = {s.asset_key for s in stages if s.detail}
+    _log_each(context, {a: m for a, m in results.items() if a in detailed}, dg.AssetObservation)
+    return [
+        dg.MaterializeResult(asset_key=a, metadata=summary(keys, m)) for a, m in results.items()
+    ]
 
 
 def materialize_each(
@@ -179,5 +213,5 @@ def materialize_each(
     workers: int = 1,
 ) -> dg.MaterializeResult:
     """``materialize_stages`` for a single asset: ``work`` for every partition of the run."""
-    (result,) = materialize_stages(context, [(context.asset_key, work)], on_error, workers)
+    (result,) = materialize_stages(context, [Stage(context.asset_key, work)], on_error, workers)
     return result

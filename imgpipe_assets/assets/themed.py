@@ -355,11 +355,12 @@ def build_themed_assets(themes: Mapping[str, Theme]) -> list[dg.AssetsDefinition
         selected = context.selected_asset_keys
         stages: list[Stage] = []
         if BACKGROUNDS in selected:
-            stages.append(
-                (BACKGROUNDS, background_work(context.run_id, db, storage, themes, generator))
-            )
+            # A procedural theme's background is one stored image for every photo: the
+            # batch summary says it all. Generated ones differ per photo and cost money.
+            work = background_work(context.run_id, db, storage, themes, generator)
+            stages.append(Stage(BACKGROUNDS, work, detail=generative))
         if COMPOSITE in selected:
-            stages.append((COMPOSITE, composite_work(context.run_id, db, storage, themes)))
+            stages.append(Stage(COMPOSITE, composite_work(context.run_id, db, storage, themes)))
         # Scaling, blending and encoding run in C, off the GIL: two partitions at a time;
         # four where partitions wait on a generative model.
         workers = 4 if generative else 2
