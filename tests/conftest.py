@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -160,3 +161,15 @@ def ingest(settings: Settings, paths: list[Path], title: str | None = None) -> l
         assert result.partition_key, result
         keys.append(result.partition_key)
     return keys
+
+
+def run_range(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job: str, first: str, last: str
+) -> dg.ExecuteInProcessResult:
+    """One run of ``job`` over the partitions first..last, as the sensors request it; a
+    failed step is returned in the result, not raised."""
+    from imgpipe_assets.partitions import range_tags
+
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance, tags=range_tags(first, last), raise_on_error=False
+    )

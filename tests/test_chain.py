@@ -13,7 +13,7 @@ from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope, upgrade
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
-from tests.conftest import ingest
+from tests.conftest import ingest, run_range
 
 
 def _jobs(settings: Settings) -> dict[tuple[str, str], Job]:
@@ -94,9 +94,7 @@ def test_batch_with_a_bad_photo_keeps_going_and_reruns_add_nothing(
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("images", keys)
         # One run for the whole intake batch, as the intake sensor requests it.
-        mask_run = defs.resolve_job_def("mask_job").execute_in_process(
-            instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
-        )
+        mask_run = run_range(defs, instance, "mask_job", keys[0], keys[-1])
         assert not mask_run.success
         done = instance.get_materialized_partitions(dg.AssetKey("mask"))
         assert done == {keys[0], keys[2]}

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 
 from imgpipe_assets.definitions import build_definitions
-from imgpipe_assets.partitions import range_tags
 from imgpipe_resources.db import intake
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
@@ -23,6 +22,7 @@ from imgpipe_resources.fetch import (
     host_allowed,
 )
 from imgpipe_resources.settings import Settings
+from tests.conftest import run_range
 from tests.servers import Reply, serve
 from tests.test_imaging import png_header_only
 
@@ -160,9 +160,7 @@ def test_a_batch_of_announced_photos_survives_its_bad_members(
     defs = build_definitions(small_settings)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("images", keys)
-        result = defs.resolve_job_def("mask_job").execute_in_process(
-            instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
-        )
+        result = run_range(defs, instance, "mask_job", keys[0], keys[-1])
         assert not result.success
         assert instance.get_materialized_partitions(dg.AssetKey("mask")) == {keys[0], keys[-1]}
     with session_scope(small_settings.database_url) as session:

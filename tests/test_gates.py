@@ -13,11 +13,10 @@ from sqlalchemy import select
 
 from imgpipe_assets.definitions import build_definitions
 from imgpipe_assets.imaging.gates import blocking, evaluate
-from imgpipe_assets.partitions import range_tags
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
-from tests.conftest import ingest
+from tests.conftest import ingest, run_range
 
 
 def disc(size: int = 1000, radius: float = 0.3, cy: float = 0.5) -> np.ndarray:
@@ -69,9 +68,7 @@ def test_a_blank_photo_stops_at_the_gate_and_its_neighbour_goes_on(
     defs = build_definitions(small_settings)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("images", keys)
-        result = defs.resolve_job_def("mask_job").execute_in_process(
-            instance=instance, tags=range_tags(keys[0], keys[1]), raise_on_error=False
-        )
+        result = run_range(defs, instance, "mask_job", keys[0], keys[1])
         assert not result.success
         assert instance.get_materialized_partitions(dg.AssetKey("mask")) == {keys[1]}
         # Each image's quality_gates evaluation is recorded for the UI, with its reason.

@@ -19,6 +19,7 @@ from imgpipe_resources.replicate_models import ReplicateModels
 from imgpipe_resources.segmentation import CutoutRequest, ReplicateSegmenter
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import LocalObjectStore
+from tests.conftest import run_range
 
 MODEL = "851-labs/background-remover:" + "a0" * 32
 
@@ -207,9 +208,7 @@ def test_every_image_finishes_under_injected_faults_and_pays_once(
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions("images", keys)
             for _ in range(2):  # one re-run of every partition
-                result = defs.resolve_job_def("mask_job").execute_in_process(
-                    instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
-                )
+                result = run_range(defs, instance, "mask_job", keys[0], keys[-1])
                 assert result.success, [e.message for e in result.all_events if e.is_failure]
         assert fake.stats.throttled and fake.stats.create_errors and fake.stats.read_errors
         assert sum(fake.stats.failed.values())
@@ -243,9 +242,7 @@ def test_a_photo_the_model_always_fails_is_named_and_spares_its_batch(
         defs = build_definitions(settings)
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions("images", keys)
-            result = defs.resolve_job_def("mask_job").execute_in_process(
-                instance=instance, tags=range_tags(keys[0], keys[-1]), raise_on_error=False
-            )
+            result = run_range(defs, instance, "mask_job", keys[0], keys[-1])
             assert not result.success
             done = instance.get_materialized_partitions(dg.AssetKey("mask"))
         assert done == {keys[0], keys[2]}
@@ -359,9 +356,7 @@ def test_generative_theme_without_a_provider_is_a_named_error_and_spares_the_oth
             .success
         )
         first, last = str(multi_key(keys[0], "white")), str(multi_key(keys[1], "garden"))
-        result = defs.resolve_job_def("render_job").execute_in_process(
-            instance=instance, tags=range_tags(first, last), raise_on_error=False
-        )
+        result = run_range(defs, instance, "render_job", first, last)
         assert not result.success
         made = {
             asset: {
