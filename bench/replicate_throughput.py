@@ -100,11 +100,7 @@ def main() -> int:
             )
             wall = time.perf_counter() - started
             if os.environ.get("BENCH_DETAIL"):
-                per = [
-                    e.event_specific_data.asset_observation.metadata  # type: ignore[union-attr]
-                    for e in result.all_events
-                    if e.event_type_value == "ASSET_OBSERVATION"
-                ]
+                per = [o.metadata for o in result.asset_observations_for_node("mask")]
                 seconds = sorted(m["seconds"].value for m in per)
                 segment = sorted(m["segment_seconds"].value for m in per)
                 print(

@@ -314,16 +314,16 @@ def composite_work(
     return work
 
 
-def build_themed_assets(themes: Mapping[str, Theme]) -> list[dg.AssetsDefinition]:
+def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefinition]:
     """``backgrounds`` and ``composite`` (one op: each image x theme makes its background,
     then its composite, so a failed background stops only its own composite), and
-    ``shopify_media``."""
-    partitions = image_theme_partitions(list(themes))
+    ``shopify_media``, for the themes of the theme file."""
+    partitions = image_theme_partitions(list(theme_file))
     from_mask = dg.AssetDep(
         mask,
         partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=IMAGE),
     )
-    generative = any(t.generative for t in themes.values())
+    generative = any(t.generative for t in theme_file.values())
     common: dict[str, Any] = {"group_name": "imgpipe", "kinds": {"python"}, "code_version": "1"}
 
     @dg.multi_asset(

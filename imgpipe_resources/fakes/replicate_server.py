@@ -65,20 +65,26 @@ class Stats:
     cancels: int = 0
 
 
+def _data_uri(text: str) -> bytes | None:
+    """The bytes a ``data:`` URI carries, or None for any other address."""
+    return base64.b64decode(text.split(",", 1)[1]) if text.startswith("data:") else None
+
+
+def _input_bytes(image: str) -> bytes:
+    """The input image: inline, or fetched from its URL."""
+    data = _data_uri(image)
+    return data if data is not None else httpx.get(image, timeout=30).content
+
+
 def _digest(image: object) -> str:
     """sha256 of the input image: of its bytes for a data URI, else of the URL."""
     text = str(image)
-    if text.startswith("data:"):
-        return hashlib.sha256(base64.b64decode(text.split(",", 1)[1])).hexdigest()
-    return hashlib.sha256(text.encode()).hexdigest()
+    data = _data_uri(text)
+    return hashlib.sha256(data if data is not None else text.encode()).hexdigest()
 
 
 def _cutout(image: str) -> str:
-    if image.startswith("data:"):
-        data = base64.b64decode(image.split(",", 1)[1])
-    else:
-        data = httpx.get(image, timeout=30).content
-    with Image.open(io.BytesIO(data)) as im:
+    with Image.open(io.BytesIO(_input_bytes(image))) as im:
         rgb = np.asarray(im.convert("RGB"))
     alpha = (BorderColour().predict(rgb) * 255).astype(np.uint8)
     buf = io.BytesIO()
@@ -88,11 +94,7 @@ def _cutout(image: str) -> str:
 
 def _scene(image: str, seed: int) -> str:
     """A 'generated' scene the size of the input: a seeded two-colour gradient."""
-    data = (
-        base64.b64decode(image.split(",", 1)[1])
-        if image.startswith("data:")
-        else (httpx.get(image, timeout=30).content)
-    )
+    data = _input_bytes(image)
     with Image.open(io.BytesIO(data)) as im:
         width, height = im.size
     rng = np.random.default_rng(seed)
