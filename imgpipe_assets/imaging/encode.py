@@ -60,7 +60,9 @@ def thumbnail_jpeg(image: np.ndarray, size: int = 256, quality: int = 80) -> byt
     im = Image.fromarray(image)
     if im.mode not in ("RGB", "L"):
         im = im.convert("RGB")
-    im.thumbnail((size, size), Image.Resampling.LANCZOS)
+    # A box reduction first, then Lanczos over the last factor of 2: a preview of a
+    # 2048 px composite in a few milliseconds, indistinguishable at its size.
+    im.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
