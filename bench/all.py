@@ -53,6 +53,7 @@ def main() -> int:
     iou = run("mask_iou", [])
     remote = run("replicate_throughput", ["--images", "200", "--latency", "2"])
     tick = run("sensor_tick", ["--pending", "10000"])
+    events = run("event_log", ["--events", "300"])
     latency = run("chain_latency", ["--images", "1"])
     bulk = run("bulk_throughput", ["--images", bulk_images])
 
@@ -98,6 +99,13 @@ def main() -> int:
             "intake sensor tick, 10,000 pending photos",
             "sensor_tick",
             grab(r"(first tick .*)$", tick),
+        ),
+        (
+            "one Dagster event on SQLite, stock -> imgpipe's event log",
+            "event_log",
+            grab(r"^SqliteEventLogStorage\s+per observation .*?(\S+ ms CPU)", events)
+            + " -> "
+            + grab(r"^PooledSqliteEventLogStorage\s+per observation .*?(\S+ ms CPU)", events),
         ),
         (
             "one photo: ingest -> published under dagster dev",

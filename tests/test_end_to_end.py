@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
+from imgpipe_assets.local_run import write_local_instance_config
 from imgpipe_resources.db.engine import session_scope, upgrade
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.jms.receiver import PATH, create_app
@@ -44,8 +45,8 @@ def _port() -> int:
 def env(tmp_path: Path) -> dict[str, str]:
     themes = tmp_path / "themes.yaml"
     themes.write_text(SMALL_THEMES)
-    (tmp_path / "dagster").mkdir()
-    (tmp_path / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # The instance the embedded default runs on: run limits per stage, imgpipe's event log.
+    write_local_instance_config(tmp_path / "dagster")
     return {
         "IMGPIPE_HOME": str(tmp_path / "home"),
         "DAGSTER_HOME": str(tmp_path / "dagster"),
