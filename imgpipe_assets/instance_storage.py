@@ -65,22 +65,18 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             if engine is not None:
                 self._engines.move_to_end(shard)
                 return engine
-            connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
-            if shard == INDEX_SHARD_NAME:
-                # One connection, kept: every use is under the storage's lock.
-                engine = create_engine(
-                    self.conn_string_for_shard(shard),
-                    poolclass=QueuePool,
-                    pool_size=1,
-                    max_overflow=2,
-                    connect_args=connect_args,
-                )
-            else:
-                engine = create_engine(
-                    self.conn_string_for_shard(shard),
-                    poolclass=NullPool,
-                    connect_args=connect_args,
-                )
+            # The index keeps one connection open (every use is under the storage's lock);
+            # a run's file closes its connection after each use, for the UI's watcher.
+            pool: dict[str, Any] = (
+                {"poolclass": QueuePool, "pool_size": 1, "max_overflow": 2}
+                if shard == INDEX_SHARD_NAME
+                else {"poolclass": NullPool}
+            )
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+                **pool,
+            )
             self._engines[shard] = engine
             while len(self._engines) > RUN_ENGINES + 1:
                 oldest = next(k for k in self._engines if k != INDEX_SHARD_NAME)

@@ -35,7 +35,7 @@ concurrency:
 """
 EVENT_LOG_COMMENT = """\
 # Dagster's SQLite event log, its connections reused (imgpipe_assets/instance_storage.py):
-# the same files, a third of the CPU per event.
+# the same files, less than half the CPU per event.
 """
 
 
