@@ -75,20 +75,23 @@ def bare_core(photos: list[Path], themes_path: Path, out: Path) -> float:
     work_px = pipeline.work_size(themes)
     backdrops = {t.name: pipeline.background(t) for t in themes}
     out.mkdir(parents=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for path in photos:
         cut = pipeline.cut_out(path.read_bytes(), segmenter, work_px=work_px)
         (out / f"{path.stem}.png").write_bytes(cut.png())
         for name, rendered in pipeline.render_all(cut, themes, backdrops).items():
             (out / f"{path.stem}-{name}.jpg").write_bytes(rendered.data)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    print(f"  bare core CPU: {time.process_time() - cpu0:.1f} s (every thread)")
+    return wall
 
 
 def pipeline_run(photos_dir: Path, count: int, themes_path: Path, tmp: Path, port: int) -> float:
     from bench.devserver import BIN, bench_env, dagster_dev
 
     env = bench_env(tmp, IMGPIPE_THEMES=str(themes_path))
-    with dagster_dev(env, tmp, port):
+    with dagster_dev(env, tmp, port) as dev:
+        cpu_before = dev.cpu_seconds()
         from sqlalchemy import create_engine, text
 
         t0, started = time.perf_counter(), time.time()
@@ -113,6 +116,8 @@ def pipeline_run(photos_dir: Path, count: int, themes_path: Path, tmp: Path, por
                 break
             time.sleep(1)
         wall = time.perf_counter() - t0
+        time.sleep(10)  # the last run worker exits and is reaped
+        cpu = {k: v - cpu_before.get(k, 0.0) for k, v in dev.cpu_seconds().items()}
         print(f"  ingest (copy + sha256 + intake rows): {ingested:.1f} s, included")
         print(f"  composites: {done} of {expected}, failed jobs: {failures}")
         import dagster as dg
@@ -134,6 +139,8 @@ def pipeline_run(photos_dir: Path, count: int, themes_path: Path, tmp: Path, por
                 )
         for job, spans in sorted(by_job.items()):
             print(f"  {job}: {len(spans)} runs, {sum(spans):.1f} s of run time")
+        roles = ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+        print(f"  CPU seconds from ingest: {sum(cpu.values()):.1f} ({roles})")
         return wall
 
 

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,8 +32,55 @@ def bench_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+ROLES = (  # how each long-lived process of `dagster dev` is told apart by its command line
+    ("-m dagster_webserver", "webserver"),
+    ("-m dagster._daemon", "daemon"),
+    ("code-server start", "code server proxy"),
+    ("-m dagster api grpc", "code server"),
+)
+
+
+@dataclass
+class DevServer:
+    pid: int
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far, by role: each long-lived process's own CPU, and under
+        "runs" the run workers' (each exits when its run ends, and the kernel adds its CPU to
+        the code server that launched and reaped it; a run still going counts as its own)."""
+        procs: dict[int, tuple[int, str, float, float]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            ppid, ut, st, cut, cst = int(fields[1]), *map(int, fields[11:15])
+            procs[int(entry.name)] = (ppid, cmd, (ut + st) / TICK, (cut + cst) / TICK)
+        tree, todo = set(), [self.pid]
+        while todo:
+            pid = todo.pop()
+            tree.add(pid)
+            todo += [child for child, info in procs.items() if info[0] == pid]
+        totals: dict[str, float] = {}
+        for pid in tree:
+            _, cmd, own, reaped = procs[pid]
+            role = next((name for key, name in ROLES if key in cmd), "")
+            role = role or ("runs" if "execute_run" in cmd else "dagster dev")
+            totals[role] = totals.get(role, 0.0) + own
+            reaper = "runs" if role == "code server" else role
+            totals[reaper] = totals.get(reaper, 0.0) + reaped
+        return totals
+
+
 @contextmanager
-def dagster_dev(env: dict[str, str], tmp: Path, port: int, settle_s: float = 20) -> Iterator[None]:
+def dagster_dev(
+    env: dict[str, str], tmp: Path, port: int, settle_s: float = 20
+) -> Iterator[DevServer]:
     """Run `dagster dev` until the block ends; ``settle_s`` lets its sensors start ticking."""
     log = (tmp / "dev.log").open("w")
     dev = subprocess.Popen(
@@ -45,7 +93,7 @@ def dagster_dev(env: dict[str, str], tmp: Path, port: int, settle_s: float = 20)
     )
     try:
         time.sleep(settle_s)
-        yield
+        yield DevServer(dev.pid)
     finally:
         os.killpg(dev.pid, signal.SIGTERM)
         try:
