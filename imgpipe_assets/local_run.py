@@ -32,6 +32,13 @@ concurrency:
     tag_concurrency_limits:
       - {key: imgpipe/stage, value: mask, limit: 1}
       - {key: imgpipe/stage, value: render, limit: 1}
+# The daemon looks at the run queue every second (Dagster's default is every 5 s): a batch's
+# render run, and the next batch's cut-outs, start as soon as the run before them ends.
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
 """
 EVENT_LOG_COMMENT = """\
 # Dagster's SQLite event log, its connections reused (imgpipe_assets/instance_storage.py):

@@ -52,3 +52,21 @@ def test_run_limits_name_tags_that_imgpipe_runs_carry(small_settings) -> None:  
         for limit in limits:
             # A limit on a tag no run carries would silently limit nothing.
             assert (limit["key"], limit["value"]) in carried, limit
+
+
+def test_embedded_default_instance_dequeues_every_second_under_its_run_limits(
+    tmp_path: Path,
+) -> None:
+    """The embedded default names a run coordinator only for its dequeue interval; the run
+    limits under `concurrency: runs:` must still be the ones the daemon applies."""
+    from imgpipe_assets.local_run import local_instance
+
+    instance = local_instance(tmp_path / "dagster")
+    try:
+        assert instance.run_coordinator.dequeue_interval_seconds == 1  # type: ignore[attr-defined]
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue is not None and queue.max_concurrent_runs == 4
+        stages = {(lim["key"], lim["value"]): lim["limit"] for lim in queue.tag_concurrency_limits}
+        assert stages == {("imgpipe/stage", "mask"): 1, ("imgpipe/stage", "render"): 1}
+    finally:
+        instance.dispose()
