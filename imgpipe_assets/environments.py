@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from imgpipe_resources.alerts import SlackAlerts
 from imgpipe_resources.backgrounds import (
@@ -30,7 +29,6 @@ from imgpipe_resources.jms.client import JmsClient
 from imgpipe_resources.jms.settings import JmsSettings
 from imgpipe_resources.publishing import Publisher, ShopifyOutbox
 from imgpipe_resources.replicate_models import ReplicateModels
-from imgpipe_resources.s3 import S3ObjectStore
 from imgpipe_resources.segmentation import (
     DEFAULT_CUTOUT_MODEL,
     LocalSegmenter,
@@ -69,6 +67,12 @@ def storage_for(settings: Settings, env: Mapping[str, str] | None = None) -> Obj
     bucket = env.get("S3_BUCKET")
     if not bucket:
         raise ConfigurationError("S3_BUCKET is required when storage is s3")
+    # Imported here: boto3 and dagster-aws take a fifth of a run's start-up, and the
+    # embedded default never needs them.
+    from dagster_aws.s3 import S3Resource
+
+    from imgpipe_resources.s3 import S3ObjectStore
+
     s3 = S3Resource(
         region_name=env.get("AWS_REGION") or None,
         endpoint_url=env.get("S3_ENDPOINT_URL") or None,
