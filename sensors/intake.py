@@ -10,13 +10,13 @@ from imgpipe_resources.db.jobs import ImageRef, ensure_jobs
 from imgpipe_resources.themes import ThemeLibrary
 
 # Photos per mask run (and per render run after it). Bounded so a tick stays far below the
-# sensor timeout with thousands of records pending, and small enough that, in a large
-# intake, the first renders start early and the last batch's renders (which nothing else
-# overlaps) are short; large enough that a run's start-up is a small part of its work.
+# sensor timeout with thousands of records pending, and large enough that a run's start-up
+# is a small part of its work.
 INTAKE_BATCH = 100
-# The batch taken when no mask run is queued or running: the first photos of a large
-# intake are cut out quickly, so their renders run beside the next (full) batch's cut-outs
-# instead of waiting for a whole batch while a core idles.
+# The smallest batch: the one taken when no mask run is queued or running (the first photos
+# of a large intake are cut out quickly, so their renders run beside the next batch's
+# cut-outs instead of waiting for a whole batch while a core idles), and the floor of the
+# shrinking batches at the end of an intake.
 FIRST_BATCH = 25
 _IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -26,13 +26,23 @@ _IN_FLIGHT = [
 ]
 
 
-def batch_size(instance: dg.DagsterInstance) -> int:
-    """Photos for this tick's mask run: a full batch while another mask run is in flight
-    (the machine is busy: amortise a run's start-up), a small one when none is."""
+def batch_size(instance: dg.DagsterInstance, waiting: int) -> int:
+    """Photos for this tick's mask run, with ``waiting`` accepted photos not yet taken.
+
+    No mask run in flight: a small batch (the machine is idle: start at once). One in
+    flight: a full batch while two or more full batches wait (amortise a run's start-up),
+    then half of what waits, down to the small batch. The renders of an intake's last
+    batch run alone after its last cut-outs; shrinking the last batches keeps that tail
+    short.
+    """
     busy = instance.get_run_records(
         filters=dg.RunsFilter(job_name=MASK_JOB, statuses=_IN_FLIGHT), limit=1
     )
-    return INTAKE_BATCH if busy else FIRST_BATCH
+    if not busy:
+        return FIRST_BATCH
+    if waiting >= 2 * INTAKE_BATCH:
+        return INTAKE_BATCH
+    return max(FIRST_BATCH, -(-waiting // 2))
 
 
 def mask_run_request(keys: list[str]) -> dg.RunRequest:
@@ -60,7 +70,9 @@ def intake_sensor(
     cursor = int(context.cursor or 0)
     theme_names = list(themes.all())
     with db.session() as session:
-        records = intake.accepted_after(session, cursor, batch_size(context.instance))
+        waiting = intake.count_accepted_after(session, cursor)
+        take = batch_size(context.instance, waiting) if waiting else 0
+        records = intake.accepted_after(session, cursor, take) if take else []
         if not records:
             return dg.SkipReason(f"no new photos after intake record {cursor}")
         keys: list[str] = []

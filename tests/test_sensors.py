@@ -71,7 +71,7 @@ def test_intake_sensor_adds_partitions_and_requests_one_mask_run_per_batch(
         assert replay.cursor == "3"
 
 
-def test_intake_starts_small_when_idle_and_takes_full_batches_while_a_mask_run_is_in_flight(
+def test_intake_starts_small_takes_full_batches_while_busy_and_shrinks_the_last_ones(
     small_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dagster._core.test_utils import create_run_for_test
@@ -82,23 +82,30 @@ def test_intake_starts_small_when_idle_and_takes_full_batches_while_a_mask_run_i
     monkeypatch.setattr(intake, "FIRST_BATCH", 2)
     monkeypatch.setattr(intake, "INTAKE_BATCH", 5)
     paths = []
-    for i in range(8):
+    for i in range(21):
         paths.append(tmp_path / f"ITEM-{i}.jpg")
-        paths[-1].write_bytes(render_sample("RING-0001", size=96, seed=i))
+        paths[-1].write_bytes(render_sample("RING-0001", size=48, seed=i))
     keys = ingest(small_settings, paths)
     defs = build_definitions(small_settings)
     with dg.instance_for_test() as instance:
-        first = _tick(intake_sensor, instance, defs, None)
+        first = _tick(intake_sensor, instance, defs, None)  # idle: the small batch
         assert list(first.dynamic_partitions_requests[0].partition_keys) == keys[:2]
         _apply_partitions(instance, first)
         create_run_for_test(instance, job_name="mask_job", status=dg.DagsterRunStatus.STARTED)
-        second = _tick(intake_sensor, instance, defs, first.cursor)
-        assert list(second.dynamic_partitions_requests[0].partition_keys) == keys[2:7]
-        _apply_partitions(instance, second)
-        third = _tick(intake_sensor, instance, defs, second.cursor)
-        assert list(third.dynamic_partitions_requests[0].partition_keys) == keys[7:]
-        (request,) = third.run_requests
-        assert request.partition_key == keys[7]
+        sizes, cursor = [], first.cursor
+        while True:
+            result = _tick(intake_sensor, instance, defs, cursor)
+            if not result.run_requests:
+                break
+            added = list(result.dynamic_partitions_requests[0].partition_keys)
+            assert added == keys[2 + sum(sizes) : 2 + sum(sizes) + len(added)]
+            sizes.append(len(added))
+            _apply_partitions(instance, result)
+            cursor = result.cursor
+        # 19 waiting while busy: full batches while two or more wait, then half, then
+        # the small batch's floor.
+        assert sizes == [5, 5, 5, 2, 2]
+        assert "no new photos" in (result.skip_message or "")
 
 
 def test_single_new_photo_gets_a_single_partition_run(

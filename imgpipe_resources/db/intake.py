@@ -145,6 +145,18 @@ def accepted_after(session: Session, cursor: int, limit: int) -> Sequence[Intake
     ).all()
 
 
+def count_accepted_after(session: Session, cursor: int) -> int:
+    """How many accepted records wait after ``cursor``."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(IntakeRecord)
+            .where(IntakeRecord.id > cursor, IntakeRecord.status == IntakeStatus.ACCEPTED.value)
+        )
+        or 0
+    )
+
+
 def by_partition_key(session: Session, partition_key: str) -> IntakeRecord | None:
     return session.scalars(
         select(IntakeRecord).where(IntakeRecord.partition_key == partition_key)
