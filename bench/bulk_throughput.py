@@ -125,7 +125,7 @@ def pipeline_run(photos_dir: Path, count: int, themes_path: Path, tmp: Path, por
         os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
         runs = dg.DagsterInstance.get().get_run_records()
         by_job: dict[str, list[float]] = {}
-        print("  runs (seconds from ingest): job, start, end, partitions")
+        print("  runs (seconds from ingest): job, created, start, end, partitions")
         for rec in sorted(runs, key=lambda r: r.start_time or 0):
             if rec.start_time and rec.end_time:
                 job = rec.dagster_run.job_name
@@ -134,7 +134,8 @@ def pipeline_run(photos_dir: Path, count: int, themes_path: Path, tmp: Path, por
                 last = rec.dagster_run.tags.get("dagster/asset_partition_range_end", "")
                 span = f"{first.split('~')[0]} .. {last.split('~')[0]}" if first else "one"
                 print(
-                    f"    {job:18s} {rec.start_time - started:7.1f} {rec.end_time - started:7.1f}"
+                    f"    {job:18s} {rec.create_timestamp.timestamp() - started:7.1f}"
+                    f" {rec.start_time - started:7.1f} {rec.end_time - started:7.1f}"
                     f"  {span}"
                 )
         for job, spans in sorted(by_job.items()):
