@@ -168,3 +168,26 @@ def test_u2netp_cuts_out_a_sample_product(needs_model: Path, sample_photos: dict
     assert 0.02 < cut.coverage < 0.5
     assert cut.alpha[10, 10] < 0.1  # the corner is backdrop
     assert not cut.touches_edge
+
+
+def test_previews_match_the_full_size_image_reduced() -> None:
+    from imgpipe_assets.imaging.encode import thumbnail_jpeg
+    from imgpipe_assets.imaging.pipeline import on_grey, on_grey_reduced
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (1557, 985, 3), dtype=np.uint8)
+    alpha = np.zeros((1557, 985), np.float32)
+    alpha[300:1200, 200:800] = rng.random((900, 600), dtype=np.float32)
+    # The cut-out over grey, reduced in one premultiplied pass: within one level of
+    # compositing at full size and then reducing.
+    small = on_grey_reduced(rgb, alpha, 256)
+    assert small.shape == (260, 165, 3)  # by 6 (1557 // 256): the long side stays >= 256
+    full = np.asarray(Image.fromarray(on_grey(rgb, alpha)).reduce(6)).astype(int)
+    assert np.abs(full - small.astype(int)).max() <= 1
+    assert on_grey_reduced(rgb[:300, :200], alpha[:300, :200], 256).shape == (300, 200, 3)
+    # A composite preview: 256 px on its long side, whatever the canvas's shape.
+    for shape in ((2048, 2048, 3), (1536, 2048, 3), (2000, 1000, 4)):
+        preview = Image.open(io.BytesIO(thumbnail_jpeg(np.zeros(shape, np.uint8))))
+        assert max(preview.size) == 256 and preview.mode == "RGB"
+    wide = Image.open(io.BytesIO(thumbnail_jpeg(np.zeros((1536, 2048, 3), np.uint8))))
+    assert wide.size == (256, 192)

@@ -15,7 +15,7 @@ from imgpipe_assets.assets.sources import (
 )
 from imgpipe_assets.imaging import gates
 from imgpipe_assets.imaging.encode import thumbnail_jpeg
-from imgpipe_assets.imaging.pipeline import load_cutout, on_grey, work_size
+from imgpipe_assets.imaging.pipeline import load_cutout, on_grey_reduced, work_size
 from imgpipe_assets.partitions import image_partitions
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import ensure_jobs, enter_stage
@@ -135,7 +135,7 @@ def mask(
             "prediction_id": prediction or "",
             "cost_usd": round(cost, 6),
             "segment_seconds": round(time.perf_counter() - started, 3),
-            "preview": preview(thumbnail_jpeg(on_grey(cut.rgb, cut.alpha)), "cut-out"),
+            "preview": preview(thumbnail_jpeg(on_grey_reduced(cut.rgb, cut.alpha, 256)), "cut-out"),
             "quality_gates": dg.MetadataValue.json(
                 {v.gate: {"outcome": v.outcome, "value": v.value} for v in verdicts}
             ),

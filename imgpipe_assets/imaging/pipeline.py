@@ -284,3 +284,18 @@ def on_grey(rgb: np.ndarray, alpha: np.ndarray, grey: int = 200) -> np.ndarray:
     """The cut-out over neutral grey: how a person checks a mask at a glance."""
     a = alpha[..., None]
     return np.clip(rgb * a + grey * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+
+
+def on_grey_reduced(rgb: np.ndarray, alpha: np.ndarray, size: int, grey: int = 200) -> np.ndarray:
+    """``on_grey`` box-reduced by the largest whole factor that keeps the long side at
+    least ``size`` px: within one level of reducing ``on_grey``'s result, at half its CPU
+    (each mask's preview in the UI)."""
+    factor = max(rgb.shape[:2]) // size
+    if factor < 2:
+        return on_grey(rgb, alpha, grey)
+    a8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    # Premultiplied by alpha ("RGBa"), the block average is the average of the composite.
+    small = Image.fromarray(np.dstack([rgb, a8]), "RGBA").convert("RGBa").reduce(factor)
+    arr = np.asarray(small, dtype=np.float32)
+    out = arr[..., :3] + grey * (1.0 - arr[..., 3:] / 255.0) + 0.5
+    return np.clip(out, 0, 255).astype(np.uint8)
