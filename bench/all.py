@@ -127,6 +127,13 @@ def main() -> int:
             "bulk_throughput",
             grab(r"ratio pipeline / bare core: (.*)$", bulk),
         ),
+        (
+            "bulk: CPU seconds, bare core / pipeline by process",
+            "bulk_throughput",
+            grab(r"bare core CPU: (\S+ s)", bulk)
+            + " / "
+            + grab(r"CPU seconds from ingest: (.*)$", bulk),
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print()
