@@ -71,8 +71,11 @@ def intake_sensor(
     theme_names = list(themes.all())
     with db.session() as session:
         waiting = intake.count_accepted_after(session, cursor)
-        take = batch_size(context.instance, waiting) if waiting else 0
-        records = intake.accepted_after(session, cursor, take) if take else []
+        records = (
+            intake.accepted_after(session, cursor, batch_size(context.instance, waiting))
+            if waiting
+            else []
+        )
         if not records:
             return dg.SkipReason(f"no new photos after intake record {cursor}")
         keys: list[str] = []
