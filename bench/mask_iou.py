@@ -1,10 +1,12 @@
 """Mask IoU of the offline segmenter on the evaluation photos in ../shared/eval.
 
-    .venv/bin/python bench/mask_iou.py [--eval DIR] [--flip] [--no-refine] [--no-matting]
+    .venv/bin/python bench/mask_iou.py [--eval DIR] [--flip] [--no-key] [--no-refine]
+                                       [--no-matting]
     .venv/bin/python bench/mask_iou.py --fallback
 
-Runs each photo through the production cut-out (decode, model on a reduced copy, backdrop
-refinement, crop, guided edge refinement) and scores its alpha, placed back on the whole
+Runs each photo through the production cut-out (decode, model on a reduced copy, the
+backdrop key on plain studio backdrops, elsewhere the model's alpha with backdrop recovery
+and guided edge refinement) and scores its alpha, placed back on the whole
 frame and thresholded at 0.5, against ground truth, ignoring 128 (unlabelled) pixels.
 "Plain-background" photos are those whose 8-pixel border band has a colour spread (mean
 per-channel standard deviation) under 30; the rule is printed so the subset can be checked.
@@ -24,6 +26,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from imgpipe_assets.imaging.backdrop import KeyLimits  # noqa: E402
 from imgpipe_assets.imaging.pipeline import cut_out, frame_alpha  # noqa: E402
 from imgpipe_assets.imaging.segment import BorderColour, U2NetP, load_segmenter  # noqa: E402
 from imgpipe_resources.settings import Settings  # noqa: E402
@@ -56,7 +59,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
     parser.add_argument("--flip", action="store_true", help="add a mirrored second opinion")
-    parser.add_argument("--no-refine", action="store_true", help="no backdrop refinement")
+    parser.add_argument("--no-key", action="store_true", help="never the backdrop key")
+    parser.add_argument("--no-refine", action="store_true", help="no backdrop recovery")
     parser.add_argument("--no-matting", action="store_true", help="no guided edge refinement")
     parser.add_argument("--fallback", action="store_true", help="score the weights-free fallback")
     args = parser.parse_args()
@@ -65,8 +69,8 @@ def main() -> int:
         return 0
     models = Settings.from_env().models_dir
     seg = BorderColour() if args.fallback else load_segmenter(models, allow_fallback=False)
-    if isinstance(seg, U2NetP) and (args.flip or args.no_refine):
-        seg = U2NetP(models / "u2netp.onnx", flip_tta=args.flip, refine=not args.no_refine)
+    if isinstance(seg, U2NetP) and args.flip:
+        seg = U2NetP(models / "u2netp.onnx", flip_tta=True)
     groups: dict[str, list[float]] = {}
     seconds = []
     for sub in ("segmentation", "synthetic"):
@@ -76,7 +80,13 @@ def main() -> int:
             rgb = np.asarray(Image.open(img_path).convert("RGB"))
             truth = np.asarray(Image.open(mask_path).convert("L"))
             t0 = time.perf_counter()
-            cut = cut_out(data, seg, refine=not args.no_matting)
+            cut = cut_out(
+                data,
+                seg,
+                refine=not args.no_matting,
+                plain=None if args.no_key else KeyLimits(),
+                recover=not args.no_refine,
+            )
             seconds.append(time.perf_counter() - t0)
             alpha = frame_alpha(cut, truth.shape[1], truth.shape[0])
             score = iou(alpha, truth)
@@ -92,7 +102,8 @@ def main() -> int:
             print(f"{img_path.name:36s} {score:.3f}  spread={border_spread(rgb):5.1f}")
     extras = (
         (" +flip" if args.flip else "")
-        + ("" if args.no_refine else " +backdrop refine")
+        + ("" if args.no_key else " +backdrop key")
+        + ("" if args.no_refine else " +backdrop recovery")
         + ("" if args.no_matting else " +guided edge")
     )
     print(f"\nsegmenter: {seg.name}{extras}")

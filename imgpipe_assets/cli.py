@@ -166,19 +166,25 @@ def ingest(paths: tuple[Path, ...], sku: str | None, title: str | None) -> None:
 )
 @_guard
 def mask_cmd(image: Path, output: Path, mask_only: bool) -> None:
-    """Cut out one photo: write the product on transparency (RGBA PNG, cropped to it), or
-    with --mask-only its 8-bit foreground mask."""
+    """Cut out one photo at its own resolution: write the product on transparency (RGBA
+    PNG, cropped to the box of its non-zero alpha), or with --mask-only its 8-bit mask the
+    size of the photo."""
+    from imgpipe_assets.imaging.decode import sniff
     from imgpipe_assets.imaging.encode import encode_mask
     from imgpipe_assets.imaging.pipeline import cut_out, frame_alpha
     from imgpipe_assets.imaging.segment import load_segmenter
 
     started = time.perf_counter()
-    cut = cut_out(image.read_bytes(), load_segmenter(_settings().models_dir))
+    data = image.read_bytes()
+    info = sniff(data)
+    cut = cut_out(
+        data, load_segmenter(_settings().models_dir), work_px=max(info.width, info.height)
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     if mask_only:
         output.write_bytes(encode_mask(frame_alpha(cut, cut.width, cut.height)))
     else:
-        output.write_bytes(cut.png())
+        output.write_bytes(cut.tight_png())
     click.echo(
         f"{output}: {cut.width}x{cut.height} photo, cut-out {cut.rgb.shape[1]}x"
         f"{cut.rgb.shape[0]}, coverage {cut.coverage:.1%}, model {cut.model}, "

@@ -114,7 +114,7 @@ def test_every_theme_renders_with_its_smaller_copies() -> None:
     assert out["wide"].variants == {}
 
 
-@pytest.mark.parametrize(("holes", "expected"), [(0, "pass"), (20, "warn"), (60, "block")])
+@pytest.mark.parametrize(("holes", "expected"), [(0, "pass"), (45, "review"), (64, "block")])
 def test_hole_count_is_graded(holes: int, expected: str) -> None:
     alpha = np.zeros((400, 400), np.float32)
     alpha[20:380, 20:380] = 1.0

@@ -6,9 +6,12 @@ render:     cut-out + background + theme -> encoded composite
 
 A cut-out is found on a small copy of the photo (the model sees 320 x 320 anyway), then
 the photo is decoded only as large as the largest theme needs for the product's size
-(JPEGs straight from the DCT at 1/2, 1/4 or 1/8), cropped to the product, and its edge
-refined and decontaminated there. The full-resolution photo is never held in memory
-unless the product needs every pixel of it.
+(JPEGs straight from the DCT at 1/2, 1/4 or 1/8) and cropped to the product. On a plain
+studio backdrop the cut-out is then made at that resolution by the backdrop key
+(``backdrop.key``: holes opened, thin parts kept, shadows left out, edges matted); anywhere
+else the model's alpha is refined by the photo's own edges and its boundary colour
+decontaminated. The full-resolution photo is never held in memory unless the product needs
+every pixel of it.
 """
 
 from __future__ import annotations
@@ -24,11 +27,19 @@ from PIL import Image, PngImagePlugin
 
 from imgpipe_assets.imaging import background as bg
 from imgpipe_assets.imaging import gates
+from imgpipe_assets.imaging.backdrop import (
+    PLAIN,
+    Backdrop,
+    KeyLimits,
+    extent,
+    fit_backdrop,
+    key,
+)
 from imgpipe_assets.imaging.compose import composite, subject
-from imgpipe_assets.imaging.decode import MAX_PIXELS, decode, reduction_for
+from imgpipe_assets.imaging.decode import MAX_PIXELS, Decoded, decode, reduction_for
 from imgpipe_assets.imaging.encode import CONTENT_TYPES, encode
 from imgpipe_assets.imaging.matting import decontaminate, refine_alpha, resize_float
-from imgpipe_assets.imaging.segment import Segmenter
+from imgpipe_assets.imaging.segment import Segmenter, recover_plain_backdrop_parts
 from imgpipe_assets.themes import Theme
 
 WORK_PX = 2048  # the product's long side is kept up to this (the largest canvas, by default)
@@ -71,6 +82,20 @@ class Cutout:
         info.add_text("imgpipe", json.dumps(meta))
         buf = io.BytesIO()
         Image.fromarray(rgba, "RGBA").save(buf, format="PNG", compress_level=1, pnginfo=info)
+        return buf.getvalue()
+
+    def tight_png(self) -> bytes:
+        """The RGBA cut-out cropped to the box of its non-zero (8-bit) alpha, no metadata."""
+        a8 = np.clip(self.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        rows = np.flatnonzero(a8.any(axis=1))
+        cols = np.flatnonzero(a8.any(axis=0))
+        if rows.size:
+            box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+            rgba = np.dstack([self.rgb[box], a8[box]])
+        else:
+            rgba = np.dstack([self.rgb[:1, :1], a8[:1, :1]])
+        buf = io.BytesIO()
+        Image.fromarray(rgba, "RGBA").save(buf, format="PNG", compress_level=1)
         return buf.getvalue()
 
 
@@ -143,8 +168,13 @@ def cut_out(
     work_px: int = WORK_PX,
     refine: bool = True,
     clean_edges: bool = True,
+    plain: KeyLimits | None = PLAIN,
+    recover: bool = True,
 ) -> Cutout:
-    """Decode, segment, crop to the product, refine its edge and decontaminate its colour.
+    """Decode, segment, crop to the product, and make its edge: keyed against a plain
+    backdrop, or the model's alpha (with the parts it dropped on a plain-ish backdrop
+    recovered, ``recover``) refined by the photo's edges (``refine``) with its colour
+    decontaminated (``clean_edges``). ``plain=None`` never keys.
 
     An image that already has transparency keeps its own alpha (nothing is segmented).
     """
@@ -155,19 +185,23 @@ def cut_out(
         )
     small = _fit(probe.rgb, PROBE_PX)
     coarse = segmenter.predict(small)
-    stats = gates.measure(coarse, probe.width, probe.height)
+    backdrop = fit_backdrop(small, coarse, plain) if plain is not None else None
+    doubt: gates.Stats | None = None
+    if backdrop is not None and plain is not None:
+        box = _keyed_box(probe.rgb, coarse, backdrop, probe.width, probe.height, plain)
+        _, crop_rgb = _decode_crop(data, probe, box, work_px, max_pixels)
+        keyed = _keyed(
+            crop_rgb, coarse, backdrop, probe.width, probe.height, box, segmenter.name, plain
+        )
+        if not gates.key_failed(keyed.stats):
+            return keyed
+        # The key took what the model is sure of for backdrop, and found nothing it is sure
+        # of itself (a white product on white paper): the model's answer, held for review.
+        doubt = keyed.stats
+    if recover:
+        coarse, _ = recover_plain_backdrop_parts(small, coarse)
     top, left, bottom, right = _crop_box(coarse, probe.width, probe.height)
-    subject_long = max(bottom - top, right - left)
-    # Decode as large as the product needs: its long side reaching work_px if it can (within
-    # 10 %: enlarging that little is invisible, and halving the decode is not).
-    reach = min(1.0, 0.9 * work_px / subject_long)
-    need = int(np.ceil(max(probe.width, probe.height) * reach))
-    scale = reduction_for(probe.width, probe.height, need) if probe.format == "JPEG" else 1
-    full = probe if scale == probe.scale else decode(data, max_pixels, min_long_side=need)
-    s = full.rgb.shape[1] / probe.width
-    y0, x0 = int(top * s), int(left * s)
-    y1, x1 = max(y0 + 1, round(bottom * s)), max(x0 + 1, round(right * s))
-    crop_rgb = _fit(full.rgb[y0:y1, x0:x1], work_px)
+    _, crop_rgb = _decode_crop(data, probe, (top, left, bottom, right), work_px, max_pixels)
     ch, cw = crop_rgb.shape[:2]
     ph, pw = coarse.shape
     cy0, cx0 = top * ph / probe.height, left * pw / probe.width
@@ -176,6 +210,12 @@ def cut_out(
     if refine:
         upscale = max(1.0, cw / max(1e-6, (cx1 - cx0) * 320 / max(pw, ph)))
         alpha = refine_alpha(crop_rgb, alpha, radius=max(2, round(upscale * 3.5)))
+    stats = gates.with_alpha_shape(
+        gates.measure(coarse, probe.width, probe.height),
+        alpha,
+        model_agreement=None if doubt is None else doubt.model_agreement,
+        key_certainty=None if doubt is None else doubt.key_certainty,
+    )
     return Cutout(
         rgb=decontaminate(crop_rgb, alpha) if clean_edges else crop_rgb,
         alpha=alpha,
@@ -184,6 +224,110 @@ def cut_out(
         crop=(top, left, bottom, right),
         stats=stats,
         model=segmenter.name,
+    )
+
+
+def _decode_crop(
+    data: bytes,
+    probe: Decoded,
+    box: tuple[int, int, int, int],
+    work_px: int,
+    max_pixels: int,
+) -> tuple[Decoded, np.ndarray]:
+    """The photo's crop to ``box`` (source pixels), decoded as large as the product needs:
+    its long side reaching work_px if it can (within 10 %: enlarging that little is
+    invisible, and halving the decode is not)."""
+    top, left, bottom, right = box
+    subject_long = max(bottom - top, right - left, 1)
+    reach = min(1.0, 0.9 * work_px / subject_long)
+    need = int(np.ceil(max(probe.width, probe.height) * reach))
+    scale = reduction_for(probe.width, probe.height, need) if probe.format == "JPEG" else 1
+    full = probe if scale == probe.scale else decode(data, max_pixels, min_long_side=need)
+    s = full.rgb.shape[1] / probe.width
+    y0, x0 = int(top * s), int(left * s)
+    y1, x1 = max(y0 + 1, round(bottom * s)), max(x0 + 1, round(right * s))
+    return full, _fit(full.rgb[y0:y1, x0:x1], work_px)
+
+
+def _keyed_box(
+    probe_rgb: np.ndarray,
+    coarse: np.ndarray,
+    backdrop: Backdrop,
+    width: int,
+    height: int,
+    limits: KeyLimits,
+) -> tuple[int, int, int, int]:
+    """The product's box in source pixels on a plain backdrop: what the key's quick look at
+    the probe finds (a chain the model dropped reaches far), with the model's subject."""
+    ph, pw = probe_rgb.shape[:2]
+    plane = backdrop.plane((width, height), (0, 0, height, width), (pw, ph))
+    found = extent(probe_rgb, plane, limits)
+    model = resize_float(coarse, (pw, ph)) > 0.5
+    return _crop_box((found | model).astype(np.float32), width, height)
+
+
+def _keyed(
+    crop_rgb: np.ndarray,
+    coarse: np.ndarray,
+    backdrop: Backdrop,
+    width: int,
+    height: int,
+    box: tuple[int, int, int, int],
+    model: str,
+    limits: KeyLimits,
+    cost_usd: float = 0.0,
+    prediction_id: str | None = None,
+) -> Cutout:
+    """A cut-out made by the backdrop key on the product's crop."""
+    top, left, bottom, right = box
+    ch, cw = crop_rgb.shape[:2]
+    ph, pw = coarse.shape
+    model_crop = np.clip(
+        resize_float(
+            coarse,
+            (cw, ch),
+            box=(left * pw / width, top * ph / height, right * pw / width, bottom * ph / height),
+        ),
+        0.0,
+        1.0,
+    )
+    plane = backdrop.plane((width, height), box, (cw, ch))
+    keyed = key(crop_rgb, plane, model_crop, limits)
+    cut = Cutout(
+        rgb=keyed.rgb,
+        alpha=keyed.alpha,
+        width=width,
+        height=height,
+        crop=box,
+        stats=gates.Stats(0.0, 0.0, 0, 0, min(width, height)),
+        model=model,
+        cost_usd=cost_usd,
+        prediction_id=prediction_id,
+    )
+    # Measured on the frame at the crop's own scale, so a chain is not broken into pieces.
+    scale = cw / max(right - left, 1)
+    fw, fh = max(1, round(width * scale)), max(1, round(height * scale))
+    stats = gates.measure(frame_alpha(cut, fw, fh), width, height)
+    agreement = gates.agreement(model_crop, keyed.alpha, keyed.holes_mask)
+    stats = gates.with_alpha_shape(
+        stats,
+        keyed.alpha,
+        model_agreement=agreement,
+        key_certainty=keyed.certain,
+        keyed=True,
+        holes_opened=keyed.holes,
+        shadow_share=keyed.shadow_share,
+    )
+    return Cutout(
+        rgb=cut.rgb,
+        alpha=cut.alpha,
+        width=width,
+        height=height,
+        crop=box,
+        stats=stats,
+        model=f"{model}+backdrop-key",
+        cost_usd=cost_usd,
+        prediction_id=prediction_id,
     )
 
 
@@ -196,12 +340,29 @@ def cutout_from_alpha(
     work_px: int = WORK_PX,
     refine: bool = False,
     clean_edges: bool = True,
+    plain: KeyLimits | None = None,
 ) -> Cutout:
     """A cut-out whose alpha (float32, the photo's size) came from anywhere: the photo's
-    own transparency or a provider's matte."""
+    own transparency or a provider's matte. With ``plain``, a provider's matte of a
+    plain-backdrop photo goes through the backdrop key like the local model's does."""
     h, w = alpha.shape
     scale = min(1.0, PROBE_PX / max(h, w))
-    coarse = _resize_alpha(alpha, (max(1, round(w * scale)), max(1, round(h * scale))))
+    small_size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    coarse = _resize_alpha(alpha, small_size)
+    doubt: gates.Stats | None = None
+    if plain is not None:
+        small = _fit(rgb, PROBE_PX)
+        backdrop = fit_backdrop(small, coarse, plain)
+        if backdrop is not None:
+            box = _keyed_box(_fit(rgb, 2 * PROBE_PX), coarse, backdrop, w, h, plain)
+            top, left, bottom, right = box
+            crop_rgb = _fit(rgb[top:bottom, left:right], work_px)
+            keyed = _keyed(
+                crop_rgb, coarse, backdrop, w, h, box, model, plain, cost_usd, prediction_id
+            )
+            if not gates.key_failed(keyed.stats):
+                return keyed
+            doubt = keyed.stats
     stats = gates.measure(coarse, w, h)
     top, left, bottom, right = _crop_box(alpha, w, h)
     crop_rgb = _fit(rgb[top:bottom, left:right], work_px)
@@ -215,7 +376,12 @@ def cutout_from_alpha(
         width=w,
         height=h,
         crop=(top, left, bottom, right),
-        stats=stats,
+        stats=gates.with_alpha_shape(
+            stats,
+            crop_alpha,
+            model_agreement=None if doubt is None else doubt.model_agreement,
+            key_certainty=None if doubt is None else doubt.key_certainty,
+        ),
         model=model,
         cost_usd=cost_usd,
         prediction_id=prediction_id,

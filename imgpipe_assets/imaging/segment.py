@@ -45,9 +45,7 @@ class U2NetP:
 
     name = "u2netp"
 
-    def __init__(
-        self, model_path: Path, flip_tta: bool = False, threads: int = 0, refine: bool = True
-    ) -> None:
+    def __init__(self, model_path: Path, flip_tta: bool = False, threads: int = 0) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -61,7 +59,6 @@ class U2NetP:
         )
         self._input = self._session.get_inputs()[0].name
         self._flip = flip_tta
-        self._refine = refine
         self._lock = threading.Lock()
 
     def _prepare(self, rgb: np.ndarray) -> np.ndarray:
@@ -88,10 +85,7 @@ class U2NetP:
         small = self.predict_small(rgb)
         h, w = rgb.shape[:2]
         big = Image.fromarray(small, mode="F").resize((w, h), Image.Resampling.BILINEAR)
-        alpha = np.clip(np.asarray(big, dtype=np.float32), 0.0, 1.0)
-        if self._refine:
-            alpha, _ = recover_plain_backdrop_parts(rgb, alpha)
-        return alpha
+        return np.clip(np.asarray(big, dtype=np.float32), 0.0, 1.0)
 
 
 class BorderColour:

@@ -1,0 +1,506 @@
+"""Cut-outs on plain studio backdrops, at the photo's own resolution.
+
+A salient-object model looks at 320 x 320 pixels and knows nothing of what jewellery is: it
+fills the inside of a ring, drops a 2 px chain and keeps the backdrop's colour in the edge.
+On a plain backdrop (seamless paper, a sweep, velvet) the backdrop itself can be modelled
+instead, and everything that is not backdrop is product:
+
+1. ``fit_backdrop``: a smooth colour surface (a cubic in x and y per channel, for sweeps and
+   vignetting) fitted robustly to what the model calls background. If it does not explain
+   the backdrop to within a few levels, the photo is not a plain-backdrop shot and the
+   model's judgement stands.
+2. ``key``: each pixel is compared with that surface. Backdrop is what is smooth, of the
+   backdrop's hue, and no brighter than it: a shadow only scales the backdrop's colour
+   down, softly, so lit backdrop floods into the shadows around the product but not across
+   the product's sharp edges. What the flood does not reach is product, with these
+   exceptions, each a physical argument:
+
+   - an enclosed region of backdrop colour is a hole (inside a ring, a link, a hoop) when
+     the product encloses it with material, not with a single edge: a region behind one
+     edge is the product's own surface (a white prong on white paper, a grey facet);
+   - a hole in the product's shadow is as bright as shadows the flood met outside;
+   - a thin line of backdrop crossing the product from one side to the other is a slot
+     (between watch links);
+   - JPEG chroma bleeding beside a strongly coloured part is not product.
+
+3. ``matte``: in a band a few pixels wide around every boundary, the alpha is solved from
+   the compositing equation I = aF + (1 - a)B with B the nearby backdrop (shadows included)
+   and F the nearest confident product: the solid interior for large parts, the centre line
+   for thin ones (chains, wires, prongs), so a chain keeps its own width and colour. The
+   product's colour there is solved too, so no backdrop fringes the edge on a new theme.
+
+Everything is vectorised numpy/scipy on the product's crop. No Dagster, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+# The backdrop surface: a cubic in normalised frame coordinates (sweeps bend, vignetting is
+# radial); more terms start to fit the product.
+_TERMS = 10
+
+
+def _design(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    x, y = xs.ravel() - 0.5, ys.ravel() - 0.5
+    one = np.ones_like(x)
+    return np.stack(
+        [one, x, y, x * x, x * y, y * y, x**3, y**3, x * x * y, x * y * y], axis=1
+    ).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class KeyLimits:
+    """How the key tells backdrop from product. Thresholds in 8-bit levels are floors: each
+    photo's own noise, measured on its backdrop, raises them."""
+
+    max_fit_rms: float = 1.25  # backdrop fit residual (levels) above which it is not plain
+    min_fit_inliers: float = 0.6  # share of the model's background the fit must explain
+    brighter: float = 4.0  # brighter than the backdrop by this much: product
+    chroma: float = 3.0  # off the backdrop's hue by this much: product
+    gradient: float = 4.0  # an edge (levels per pixel): shadows are softer than this
+    shadow_floor: float = 0.6  # darker than the backdrop by this fraction: product, not shadow
+    chroma_bleed: float = 0.3  # JPEG chroma within 8 px of a part this many times as coloured
+    wall_px: int = 8  # material between a hole and the outer backdrop, at least
+    big_hole_px: int = 5000  # an enclosed backdrop region this large is a hole regardless
+    wall_share: float = 0.6  # of an enclosure that must be unmistakably product
+    slot_wall_share: float = 0.8  # the same for a slot crossing the product
+    band_in: int = 3  # matting band inside the product's boundary (px)
+    band_out: int = 2  # and outside it
+    sharpen: float = 1.3  # the band's alpha steepened around 0.5 (the lens softens edges)
+
+
+PLAIN = KeyLimits()  # the key as shipped
+
+
+@dataclass(frozen=True)
+class Backdrop:
+    """A plain backdrop's colour as a smooth surface over the whole frame."""
+
+    coef: np.ndarray  # (_TERMS, 3) per channel, in frame coordinates 0..1
+    rms: float  # residual of the backdrop pixels the fit kept (levels)
+    inliers: float  # share of the model's background the fit explained
+
+    def plane(
+        self, frame: tuple[int, int], box: tuple[int, int, int, int], size: tuple[int, int]
+    ) -> np.ndarray:
+        """The backdrop colour (float32 H x W x 3) over ``box`` (top, left, bottom, right in
+        frame pixels of ``frame`` = (width, height)), sampled at ``size`` = (width, height)."""
+        fw, fh = frame
+        top, left, bottom, right = box
+        w, h = size
+        gw, gh = max(2, -(-w // 8)), max(2, -(-h // 8))
+        ys = top + (np.arange(gh) + 0.5) * (bottom - top) / gh
+        xs = left + (np.arange(gw) + 0.5) * (right - left) / gw
+        yy, xx = np.meshgrid(ys / fh, xs / fw, indexing="ij")
+        grid = (_design(xx, yy) @ self.coef).reshape(gh, gw, 3).astype(np.float32)
+        channels = [
+            np.asarray(Image.fromarray(grid[..., i], "F").resize((w, h), Image.Resampling.BILINEAR))
+            for i in range(3)
+        ]
+        return np.dstack(channels)
+
+
+def fit_backdrop(
+    rgb: np.ndarray, model_alpha: np.ndarray, limits: KeyLimits = KeyLimits()
+) -> Backdrop | None:
+    """Fit the backdrop on a small copy of the whole frame (``rgb`` uint8, ``model_alpha``
+    the model's float alpha at the same size). None when the photo has no plain backdrop."""
+    h, w = model_alpha.shape
+    background = ndimage.binary_erosion(model_alpha < 0.1, iterations=2)
+    if background.mean() < 0.1:
+        return None
+    yy, xx = np.mgrid[0:h, 0:w]
+    design = _design((xx + 0.5) / w, (yy + 0.5) / h)
+    flat = rgb.reshape(-1, 3).astype(np.float64)
+    idx = np.flatnonzero(background.ravel())
+    if idx.size > 30000:
+        idx = idx[:: idx.size // 30000]
+    n_all = idx.size
+    coef, *_ = np.linalg.lstsq(design[idx], flat[idx], rcond=None)
+    # Trimmed starts (what the model missed may be a tenth of its "background": a strap),
+    # then rounds against the robust noise level.
+    for q in (50, 70):
+        err = np.linalg.norm(flat[idx] - design[idx] @ coef, axis=1)
+        sub = idx[err <= np.percentile(err, q)]
+        coef, *_ = np.linalg.lstsq(design[sub], flat[sub], rcond=None)
+    kept = idx
+    for _ in range(4):
+        err = np.linalg.norm(flat[idx] - design[idx] @ coef, axis=1)
+        sigma = float(np.median(err)) / 1.54 + 0.3  # the median of a 3-d normal's length
+        kept = idx[err < max(3.5 * sigma, 2.0)]
+        coef, *_ = np.linalg.lstsq(design[kept], flat[kept], rcond=None)
+    resid = flat[kept] - design[kept] @ coef
+    rms = float(np.sqrt((resid**2).mean() / 3.0)) if kept.size else float("inf")
+    inliers = kept.size / max(n_all, 1)
+    if rms > limits.max_fit_rms or inliers < limits.min_fit_inliers:
+        return None
+    return Backdrop(coef=coef, rms=rms, inliers=inliers)
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """The key's answer on one crop."""
+
+    alpha: np.ndarray  # float32 H x W
+    rgb: np.ndarray  # uint8 H x W x 3: the product's colour, backdrop removed at the edge
+    holes: int  # enclosed see-through regions and slots cut out
+    holes_mask: np.ndarray  # bool H x W: where they are
+    certain: float  # share of the product whose colour alone says it is not backdrop
+    shadow_share: float  # of the crop that is the product's shadow, left out
+    thin_px: int  # centre-line pixels of parts too thin to have an interior
+
+
+class _Evidence:
+    """Per-pixel comparisons of a crop with its backdrop, and the photo's own thresholds."""
+
+    def __init__(
+        self, rgb: np.ndarray, plane: np.ndarray, model_alpha: np.ndarray, limits: KeyLimits
+    ) -> None:
+        img = rgb.astype(np.float32)
+        lum = img.mean(axis=2)
+        plane_lum = plane.mean(axis=2)
+        dl = lum - plane_lum  # brightness against the backdrop, in levels
+        ib = np.einsum("ijk,ijk->ij", img, plane)
+        bb = np.maximum(np.einsum("ijk,ijk->ij", plane, plane), 1.0)
+        ii = np.einsum("ijk,ijk->ij", img, img)
+        k = ib / bb  # brightness relative to the backdrop: a shadow scales it below 1
+        hue_off = np.sqrt(np.maximum(ii - ib * k, 0.0))  # distance from the backdrop's hue
+        # |I - B|, what the slots and thin parts are measured by
+        diff = np.sqrt(np.maximum(ii - 2.0 * ib + bb, 0.0))
+        del ii, ib
+        hue_off = ndimage.uniform_filter(hue_off, 3)
+        gy = ndimage.sobel(lum, 0)
+        gx = ndimage.sobel(lum, 1)
+        grad = np.hypot(gx, gy) / 8.0
+
+        # Noise, measured where the model is sure it sees backdrop.
+        sure = (model_alpha < 0.05) & (np.abs(dl) < 20)
+        if sure.sum() < 200:
+            sure = np.abs(dl) < 8
+        sample = np.flatnonzero(sure.ravel())[:: max(1, int(sure.sum()) // 50000)]
+        t_bright = max(limits.brighter, 5.0 * _robust_sd(dl.ravel()[sample]))
+        t_hue = max(limits.chroma, 1.5 * float(np.percentile(hue_off.ravel()[sample], 99)))
+        t_grad = max(limits.gradient, 6.0 * float(np.median(grad.ravel()[sample])))
+        t_hue_map = np.maximum(t_hue, limits.chroma_bleed * _block_max(hue_off, 4, 8))
+        floor = -limits.shadow_floor * plane_lum
+        self.img, self.dl, self.k, self.diff = img, dl, k, diff
+        self.hue_off, self.grad, self.plane_lum = hue_off, grad, plane_lum
+        self.t_bright, self.t_grad, self.t_hue_map, self.floor = t_bright, t_grad, t_hue_map, floor
+
+
+def extent(rgb: np.ndarray, plane: np.ndarray, limits: KeyLimits = KeyLimits()) -> np.ndarray:
+    """Where a product is, at a glance (bool, the size of ``rgb``): pixels that differ from
+    the backdrop unmistakably, specks of one or two pixels left out. Finds what the model
+    missed (a chain reaching the frame's edge) so the crop holds all of it."""
+    ev = _Evidence(rgb, plane, np.ones(rgb.shape[:2], np.float32), limits)
+    found = (
+        (ev.hue_off > 2 * ev.t_hue_map)
+        | (ev.dl > 2 * ev.t_bright)
+        | (ev.dl < ev.floor)
+        | (ev.grad > 3 * ev.t_grad)
+    )
+    parts, n = ndimage.label(found, structure=_SQUARE)
+    if not n:
+        return found
+    sizes = np.bincount(parts.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    return (sizes >= 3)[parts]
+
+
+def _robust_sd(values: np.ndarray) -> float:
+    if values.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+
+
+def _block_max(x: np.ndarray, block: int, reach: int) -> np.ndarray:
+    """Maximum of ``x`` within about ``reach`` px of each pixel, computed on blocks."""
+    h, w = x.shape
+    hb, wb = -(-h // block), -(-w // block)
+    padded = np.zeros((hb * block, wb * block), x.dtype)
+    padded[:h, :w] = x
+    blocks = padded.reshape(hb, block, wb, block).max(axis=(1, 3))
+    spread = ndimage.maximum_filter(blocks, size=2 * (-(-reach // block)) + 1)
+    return np.repeat(np.repeat(spread, block, axis=0), block, axis=1)[:h, :w]
+
+
+_SQUARE = np.ones((3, 3), bool)
+
+
+def _dilate(mask: np.ndarray, px: int, square: bool = False) -> np.ndarray:
+    if px <= 0:
+        return mask
+    return ndimage.binary_dilation(mask, _SQUARE if square else None, iterations=px)
+
+
+def key(
+    rgb: np.ndarray, plane: np.ndarray, model_alpha: np.ndarray, limits: KeyLimits = KeyLimits()
+) -> Keyed:
+    """Cut the product out of a crop of a plain-backdrop photo.
+
+    ``rgb`` uint8 H x W x 3; ``plane`` the backdrop's colour there (``Backdrop.plane``);
+    ``model_alpha`` the segmentation model's alpha scaled to the crop (only its confident
+    background is used, to measure the photo's noise).
+    """
+    ev = _Evidence(rgb, plane, model_alpha, limits)
+    img, dl, k, hue_off, grad, diff = ev.img, ev.dl, ev.k, ev.hue_off, ev.grad, ev.diff
+    t_bright, t_grad, t_hue_map, floor = ev.t_bright, ev.t_grad, ev.t_hue_map, ev.floor
+    plane_lum = ev.plane_lum
+
+    passable = (grad < t_grad) & (hue_off < t_hue_map) & (dl < t_bright) & (dl > floor)
+    lit = passable & (dl > -t_bright)
+    regions, n = ndimage.label(passable)
+    has_lit = np.bincount(regions[lit], minlength=n + 1) > 0
+    edge_ids = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
+    outer_ids = np.zeros(n + 1, bool)
+    outer_ids[edge_ids] = True
+    outer_ids &= has_lit
+    outer_ids[0] = False
+    if not outer_ids.any():  # the product fills the frame's border: take the largest flood
+        sizes = np.bincount(regions[lit], minlength=n + 1)
+        sizes[0] = 0
+        outer_ids[int(np.argmax(sizes))] = True
+    outer = outer_ids[regions]
+
+    # The darkest shadow the flood met around the product: holes in shadow are no darker.
+    ring = outer & _dilate(~outer, 6) & ~_dilate(~outer, 2)
+    k_shadow = float(np.percentile(k[ring], 2)) if ring.sum() > 50 else 0.9
+    unmistakable = (hue_off > t_hue_map) | (dl > t_bright) | (k < k_shadow - 0.05)
+
+    # Enclosed candidates: every passable region other than the outer backdrop.
+    area = np.bincount(regions.ravel(), minlength=n + 1)
+    near_outer = _dilate(outer, limits.wall_px - 1, square=True)
+    touches = np.bincount(regions[near_outer], minlength=n + 1) > 0
+    k_mean = np.bincount(regions.ravel(), weights=k.ravel(), minlength=n + 1) / np.maximum(area, 1)
+    candidate = ~outer_ids & (area >= 4)
+    candidate[0] = False
+    backdrop_ids = outer_ids.copy()
+    bright_enough = k_mean >= k_shadow - 0.02
+    walled = candidate & (~touches | (area >= limits.big_hole_px)) & bright_enough
+    backdrop_ids |= walled
+    # Regions behind a thin wall: a hole only if that wall is unmistakably product.
+    behind_wall = np.flatnonzero(candidate & touches & (area < limits.big_hole_px) & bright_enough)
+    if behind_wall.size:
+        boxes = ndimage.find_objects(regions)
+        for i in behind_wall:
+            sl = _grow(boxes[i - 1], 3, regions.shape)
+            region = regions[sl] == i
+            wall = _dilate(region, 3) & ~region & ~passable[sl]
+            if wall.any() and unmistakable[sl][wall].mean() >= limits.wall_share:
+                backdrop_ids[i] = True
+    holes = int((backdrop_ids & ~outer_ids).sum())
+    background = backdrop_ids[regions]
+    holes_mask = background & ~outer
+
+    slots = _slots(diff, background, outer, hue_off, t_hue_map, dl, t_bright, unmistakable, limits)
+    holes += slots[1]
+    background |= slots[0]
+    holes_mask |= slots[0]
+
+    # Hysteresis: product is what is connected to unmistakable evidence.
+    weak = ~background
+    strong = weak & (
+        (grad > 2 * t_grad)
+        | (hue_off > 2 * t_hue_map)
+        | (dl > 2 * t_bright)
+        | (dl < floor)
+        | (~passable & (np.abs(dl) > 3 * t_bright))
+    )
+    parts, m = ndimage.label(weak)
+    keep = np.bincount(parts[strong], minlength=m + 1) > 0
+    keep[0] = False
+    product = keep[parts]
+
+    alpha, colour, thin_px = matte(img, product, plane, diff, slots[0], limits)
+    shadow = (background & ~holes_mask) & (
+        k < 1.0 - max(0.03, t_bright / max(float(plane_lum.mean()), 1.0))
+    )
+    return Keyed(
+        alpha=alpha,
+        rgb=colour,
+        holes=holes,
+        holes_mask=holes_mask,
+        certain=float((unmistakable & product).sum()) / max(int(product.sum()), 1),
+        shadow_share=float(shadow.mean()),
+        thin_px=thin_px,
+    )
+
+
+def _grow(sl: tuple[slice, slice], px: int, shape: tuple[int, ...]) -> tuple[slice, slice]:
+    return (
+        slice(max(0, sl[0].start - px), min(shape[0], sl[0].stop + px)),
+        slice(max(0, sl[1].start - px), min(shape[1], sl[1].stop + px)),
+    )
+
+
+def _slots(
+    dist: np.ndarray,
+    background: np.ndarray,
+    outer: np.ndarray,
+    hue_off: np.ndarray,
+    t_hue_map: np.ndarray,
+    dl: np.ndarray,
+    t_bright: float,
+    unmistakable: np.ndarray,
+    limits: KeyLimits,
+) -> tuple[np.ndarray, int]:
+    """Thin lines of backdrop-like colour that cross the product and reach the outer
+    backdrop at both ends (the gaps between a watch bracelet's links)."""
+    slots = np.zeros_like(background)
+    if background.all():
+        return slots, 0
+    rows = np.flatnonzero((~background).any(axis=1))
+    cols = np.flatnonzero((~background).any(axis=0))
+    pad = 4
+    r0, r1 = max(0, rows[0] - pad), min(dist.shape[0], rows[-1] + pad + 1)
+    c0, c1 = max(0, cols[0] - pad), min(dist.shape[1], cols[-1] + pad + 1)
+    box = (slice(r0, r1), slice(c0, c1))
+    sub = dist[box]
+    closed = ndimage.grey_closing(sub, size=(7, 7))  # fills valleys narrower than 7 px
+    valley = (closed - sub) >= np.maximum(8.0, 0.2 * closed)
+    valley &= ~background[box] & (hue_off[box] < 2 * t_hue_map[box]) & (dl[box] < t_bright)
+    lines, n = ndimage.label(valley, structure=np.ones((3, 3)))
+    if not n:
+        return slots, 0
+    sizes = np.bincount(lines.ravel(), minlength=n + 1)
+    reach = limits.wall_px
+    count = 0
+    boxes = ndimage.find_objects(lines)
+    for i in np.flatnonzero(sizes >= 4 * reach):
+        if i == 0:
+            continue
+        sl = _grow(boxes[i - 1], reach + 1, lines.shape)
+        line = lines[sl] == i
+        full = (slice(sl[0].start + r0, sl[0].stop + r0), slice(sl[1].start + c0, sl[1].stop + c0))
+        ends = _dilate(line, reach) & outer[full]
+        if ndimage.label(ends)[1] < 2:
+            continue
+        wall = _dilate(line, 3) & ~line & ~background[full]
+        if wall.any() and unmistakable[full][wall].mean() >= limits.slot_wall_share:
+            slots[full] |= line
+            count += 1
+    return slots, count
+
+
+def matte(
+    img: np.ndarray,
+    product: np.ndarray,
+    plane: np.ndarray,
+    diff: np.ndarray,
+    slots: np.ndarray,
+    limits: KeyLimits = KeyLimits(),
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Soft alpha and decontaminated colour from a binary product mask (float32 image).
+
+    Returns (alpha float32, colour uint8, centre-line pixels of thin parts)."""
+    ri, ro = limits.band_in, limits.band_out
+    alpha = product.astype(np.float32)
+    if not product.any():
+        return alpha, np.clip(img + 0.5, 0, 255).astype(np.uint8), 0
+    grown = _dilate(product, ro)
+    core = ndimage.binary_erosion(product, iterations=ri, border_value=1)
+    band = (product & ~core) | (grown & ~product)
+    rows, cols = np.nonzero(band)
+    # The backdrop behind each band pixel: the mean of clear backdrop near it (its shadow
+    # included), wider where the product leaves no backdrop close by (inside a chain's
+    # link), the fitted surface beyond that.
+    away = ndimage.distance_transform_cdt(~product, metric="taxicab")
+    centre_of_gap = ~product & (away >= ndimage.maximum_filter(away, size=5))
+    clear = (~grown | slots | centre_of_gap).astype(np.float32)
+    back = _local_mean(img, clear, rows, cols, 5)
+    missing = np.isnan(back[:, 0])
+    if missing.any():
+        back[missing] = _local_mean(img, clear, rows[missing], cols[missing], 20, reduce=4)
+    back = np.where(np.isnan(back), plane[rows, cols], back)
+    here = img[rows, cols]
+    # The product colour each band pixel mixes: the nearest confident product pixel, which
+    # is the solid interior for large parts and the centre line for thin ones.
+    centre = _centre_lines(diff, product) & ~_dilate(core, ri + 2)
+    confident = core | centre
+    if confident.any():
+        nearest = ndimage.distance_transform_cdt(
+            ~confident, metric="chessboard", return_distances=False, return_indices=True
+        )
+        fg = img[nearest[0][rows, cols], nearest[1][rows, cols]]
+    else:
+        fg = here
+    span = fg - back
+    num = ((here - back) * span).sum(axis=1)
+    den = (span * span).sum(axis=1)
+    a = np.where(den > 25.0, np.clip(num / np.maximum(den, 1.0), 0.0, 1.0), alpha[rows, cols])
+    a = np.clip((a - 0.5) * limits.sharpen + 0.5, 0.0, 1.0)
+    alpha[rows, cols] = a
+    # The product's own colour there: solved where alpha says enough of it is present,
+    # the nearest solid product's colour where it does not.
+    a3 = a[:, None]
+    solved = (here - (1.0 - a3) * back) / np.maximum(a3, 1e-3)
+    trust = np.clip((a3 - 0.05) / 0.35, 0.0, 1.0)
+    colour = img.copy()
+    colour[rows, cols] = solved * trust + fg * (1.0 - trust)
+    return alpha, np.clip(colour + 0.5, 0, 255).astype(np.uint8), int(centre.sum())
+
+
+def _local_mean(
+    img: np.ndarray,
+    weight: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    radius: int,
+    reduce: int = 1,
+) -> np.ndarray:
+    """Weighted box mean of ``img`` around each (row, col), on a grid ``reduce`` times
+    coarser; NaN where the weight is nil."""
+    if reduce > 1:
+        h, w = weight.shape
+        hr, wr = h // reduce, w // reduce
+        if hr < 2 or wr < 2:
+            reduce = 1
+        else:
+            cut = (slice(0, hr * reduce), slice(0, wr * reduce))
+            weight = weight[cut].reshape(hr, reduce, wr, reduce).mean(axis=(1, 3))
+            img = (img[cut] * weight.repeat(reduce, 0).repeat(reduce, 1)[..., None]).reshape(
+                hr, reduce, wr, reduce, 3
+            ).mean(axis=(1, 3)) / np.maximum(weight, 1e-6)[..., None]
+            rows = np.minimum(rows // reduce, hr - 1)
+            cols = np.minimum(cols // reduce, wr - 1)
+            radius = max(1, radius // reduce)
+    size = 2 * radius + 1
+    den = ndimage.uniform_filter(weight, size)[rows, cols]
+    out = np.empty((rows.size, 3), np.float32)
+    for ch in range(3):
+        out[:, ch] = ndimage.uniform_filter(img[..., ch] * weight, size)[rows, cols]
+    ok = den > (0.02 if radius * reduce < 10 else 0.005)
+    out /= np.maximum(den, 1e-6)[:, None]
+    out[~ok] = np.nan
+    return out
+
+
+def _centre_lines(diff: np.ndarray, product: np.ndarray) -> np.ndarray:
+    """Centre lines of thin parts: product pixels that stand out from the backdrop more than
+    the pixels two steps to either side, across at least one direction, connected to a line
+    that stands out clearly."""
+    h, w = diff.shape
+    padded = np.pad(diff, 2, mode="edge")
+
+    def shifted(dy: int, dx: int) -> np.ndarray:
+        return padded[2 + dy : 2 + dy + h, 2 + dx : 2 + dx + w]
+
+    margin = np.maximum(4.0, 0.25 * diff)
+    peak = np.zeros_like(product)
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        peak |= (
+            (diff >= shifted(dy, dx))
+            & (diff >= shifted(-dy, -dx))
+            & (diff >= shifted(2 * dy, 2 * dx) + margin)
+            & (diff >= shifted(-2 * dy, -2 * dx) + margin)
+        )
+    weak = peak & product & (diff >= 5.0)
+    lines, n = ndimage.label(weak, structure=np.ones((3, 3)))
+    keep = np.bincount(lines[weak & (diff >= 10.0)], minlength=n + 1) > 0
+    keep[0] = False
+    return keep[lines]
