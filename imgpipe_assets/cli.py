@@ -281,7 +281,11 @@ def status(as_json: bool, recent: int) -> None:
         return
     click.echo(f"jobs: {report['jobs']}")
     for state, count in sorted(report["by_status"].items()):
-        click.echo(f"  {state:14s} {count}")
+        click.echo(f"  {state:15s} {count}")
+    if report["awaiting_review_by_reason"]:
+        click.echo("awaiting review, by reason (publish with shopify_media in the UI):")
+        for reason, count in sorted(report["awaiting_review_by_reason"].items()):
+            click.echo(f"  {count:6d}  {reason}")
     if report["failures_by_code"]:
         click.echo("failures by error code:")
         for code, count in sorted(report["failures_by_code"].items()):

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from imgpipe_assets.assets.sources import decode_plain
 from imgpipe_assets.definitions import build_definitions
 from imgpipe_assets.environments import storage_for
+from imgpipe_assets.imaging import gates
 from imgpipe_assets.imaging.encode import encode
 from imgpipe_assets.imaging.pipeline import load_cutout, on_grey
 from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
@@ -37,6 +38,12 @@ def write_samples(folder: Path) -> list[tuple[Path, str, str]]:
             path.write_bytes(render_sample(sku))
         out.append((path, sku, title))
     return out
+
+
+def gate_line(verdicts: list[gates.Verdict]) -> str:
+    """Each gate's verdict in a line: what the contact sheet and the demo show."""
+    flagged = [f"{v.gate} {v.outcome.upper()}" for v in verdicts if v.outcome != "pass"]
+    return "gates: " + (", ".join(flagged) if flagged else "all pass")
 
 
 def dagster_home(settings: Settings) -> Path:
@@ -99,22 +106,27 @@ def _run(
             any_job = next(iter(jobs.values()))
             source = decode_plain(store.get(any_job.original_key)) if any_job.original_key else None
             cut = None
+            verdicts = "gates: not run"
             if any_job.mask_key and store.exists(any_job.mask_key):
                 stored = load_cutout(store.get(any_job.mask_key))
-                cut = on_grey(stored.rgb, stored.alpha) if stored is not None else None
+                if stored is not None:
+                    cut = on_grey(stored.rgb, stored.alpha)
+                    verdicts = gate_line(gates.grade(stored.stats))
+                    echo(f"  {any_job.sku:16s} {verdicts}")
             cells = [source, cut]
             for theme in themes:
                 job = jobs.get(theme.name)
                 ckey = job.composite_key if job else None
                 if job is not None and ckey and store.exists(ckey):
                     state = job.status
-                    if state == "COMPOSITING" and theme.publish == "review":
-                        state = "awaiting review: materialise shopify_media to publish"
+                    if state == "AWAITING_REVIEW":
+                        state = f"AWAITING_REVIEW: {job.review_reason}"
                     echo(f"  {job.sku:16s} {theme.name:20s} {store.location(ckey)}  [{state}]")
                     cells.append(decode_plain(store.get(ckey)))
                 else:
                     cells.append(None)
             label = f"{any_job.sku}  ({key})" + ("" if outcome.ok else "  FAILED")
+            label += f"   {verdicts}"
             rows.append((label, cells))
             for error in outcome.errors:
                 echo(f"  {key}: {error}")

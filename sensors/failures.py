@@ -22,7 +22,13 @@ def failure_report(db: JobsDatabase, run_id: str, job_name: str, message: str) -
     with db.session() as session:
         jobs = session.scalars(select(Job).where(Job.dagster_run_id == run_id)).all()
         for job in jobs:
-            if job.status not in (JobStatus.DONE.value, JobStatus.FAILED.value):
+            # A composite waiting for review finished its stage; it is not lost.
+            settled = (
+                JobStatus.DONE.value,
+                JobStatus.FAILED.value,
+                JobStatus.AWAITING_REVIEW.value,
+            )
+            if job.status not in settled:
                 fail(job, "RUN_FAILED", f"{job_name} failed: {message}")
         return [j for j in jobs if j.status == JobStatus.FAILED.value]
 

@@ -116,7 +116,7 @@ def test_batch_with_a_bad_photo_keeps_going_and_reruns_add_nothing(
     for sku in ("RING-0001", "PENDANT-0003"):
         assert jobs[(sku, "white")].status == "DONE"
         assert jobs[(sku, "marble")].status == "DONE"
-        assert jobs[(sku, "night")].status == "COMPOSITING"
+        assert jobs[(sku, "night")].status == "AWAITING_REVIEW"
         assert jobs[(sku, "marble")].composite_key.endswith(".webp")
         assert jobs[(sku, "white")].attempts == 1  # the re-run counted, and re-used
 

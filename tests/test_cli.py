@@ -161,5 +161,5 @@ def test_demo_on_own_photos_prints_composites_and_a_contact_sheet(
     assert (home / "contact-sheet.jpg").is_file()
     composites = sorted(home.glob("composites/PENDANT-7/*/*"))
     assert [p.name for p in composites] == ["marble.webp", "night.png", "white.jpg"]
-    assert "awaiting review" in result.output
+    assert "AWAITING_REVIEW: theme night publishes after review" in result.output
     Image.open(io.BytesIO((home / "contact-sheet.jpg").read_bytes())).verify()

@@ -166,7 +166,7 @@ def test_signed_webhooks_become_published_composites(
             time.sleep(2)
     assert states.get(("WATCH-E2E", "white")) == "DONE", states
     assert states[("WATCH-E2E", "marble")] == "DONE"
-    assert states[("WATCH-E2E", "night")] == "COMPOSITING"  # awaits review
+    assert states[("WATCH-E2E", "night")] == "AWAITING_REVIEW"
     with session_scope(settings.database_url) as session:
         broken_jobs = session.scalars(select(Job).where(Job.sku == "BROKEN-E2E")).all()
         assert {j.error_code for j in broken_jobs} == {"TRUNCATED_IMAGE"}

@@ -144,7 +144,7 @@ def test_prod_stack_from_signed_webhooks_to_shopify(
                 break
             time.sleep(2)
     assert all(states.get(k) == "DONE" for k in wanted), states
-    assert states[("W-1", "night")] == states[("R-1", "night")] == "COMPOSITING"  # review
+    assert states[("W-1", "night")] == states[("R-1", "night")] == "AWAITING_REVIEW"
 
     with session_scope(settings.database_url) as session:
         broken_jobs = session.scalars(select(Job).where(Job.sku == "B-1")).all()

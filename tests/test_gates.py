@@ -52,7 +52,8 @@ def test_shattered_masks_and_tiny_photos_are_blocked_warnings_are_not() -> None:
             confetti[100 + 150 * i : 120 + 150 * i, 100 + 150 * j : 120 + 150 * j] = 1.0
     assert outcomes(confetti)["fragments"] == "block"
     assert outcomes(disc(), side=200)["resolution"] == "block"
-    assert outcomes(disc(), side=600)["resolution"] == "review"
+    assert outcomes(disc(), side=400)["resolution"] == "review"
+    assert outcomes(disc(), side=600)["resolution"] == "pass"
     assert outcomes(disc(radius=0.1))["coverage"] == "pass"
     assert outcomes(disc(radius=0.07))["coverage"] == "pass"  # jewellery is small in frame
     assert outcomes(disc(radius=0.03))["coverage"] == "review"

@@ -30,7 +30,9 @@ def test_retention_deletes_old_intermediates_and_retires_partitions(
         assert all(o.ok for o in run_chain(defs, instance, [old_key, new_key], themes))
         with session_scope(small_settings.database_url) as session:
             # Publish the review theme too, so every job of the old image is finished...
-            session.execute(update(Job).where(Job.status == "COMPOSITING").values(status="DONE"))
+            session.execute(
+                update(Job).where(Job.status == "AWAITING_REVIEW").values(status="DONE")
+            )
             # ...and age the old image past the retention window.
             session.execute(
                 update(Job)

@@ -12,7 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from imgpipe_assets.assets.batch import record_each
-from imgpipe_assets.assets.themed import publish_work, record_failure
+from imgpipe_assets.assets.themed import held_for_review, publish_work, record_failure
 from imgpipe_assets.jobs import STAGE_TAG
 from imgpipe_assets.partitions import split_multi_key
 from imgpipe_resources.database import JobsDatabase
@@ -47,8 +47,13 @@ def auto_publish(
     if refused:
         # Never publish a review theme behind a person's back.
         raise dg.Failure(f"not auto-publishing themes: {', '.join(refused[:5])}")
+    # A doubtful cut-out's composites wait for a person whatever their theme says.
+    held = held_for_review(db, config.partitions)
+    if held:
+        context.log.info(f"held for review, not published: {len(held)} composites")
+    keys = [k for k in config.partitions if k not in held]
     work = publish_work(db, storage, themes, publisher, context.run_id)
-    done = record_each(context, SHOPIFY_MEDIA, config.partitions, work, record_failure(db))
+    done = record_each(context, SHOPIFY_MEDIA, keys, work, record_failure(db)) if keys else 0
     context.log.info(f"published {done} composites")
 
 

@@ -55,9 +55,9 @@ def summary(keys: Sequence[str], by_key: dict[str, dict[str, Any]]) -> dict[str,
     how many were made or found stored, time and cost, and which ones want a look."""
     statuses = Counter(str(m["status"]) for m in by_key.values() if "status" in m)
     warnings = {
-        k: str(m["quality_warnings"])
+        k: str(m["review_reasons"])
         for k, m in by_key.items()
-        if m.get("quality_warnings") not in (None, "none")
+        if m.get("review_reasons") not in (None, "none")
     }
     out: dict[str, Any] = {
         "partitions": len(keys),

@@ -1,11 +1,12 @@
 """``quality_gates``: the blocking asset check between a cut-out and everything after it.
 
-The gates themselves (coverage, a product cut off by the frame, source resolution, fragments,
-holes) live in ``imaging.gates``; this module reports them to Dagster per image partition,
-so the UI shows which images failed which gate.
+The gates themselves (coverage, a product cut off by the frame, source resolution,
+fragments, holes, agreement of the model and the backdrop key, transparency) live in
+``imaging.gates``; this module reports them to Dagster per image partition, so the UI shows
+which images failed which gate.
 
-Intake runs cut out a whole batch in one run (a partition range), where Dagster has no
-per-partition check step; there the ``mask`` asset records each image's evaluation itself
+Intake runs cut out a whole batch in one run (a partition range), where Dagster has no per-
+partition check step; there the ``mask`` asset records each image's evaluation itself
 (``gate_evaluation``). Materialising one image from the UI runs this check as its own step,
 which re-grades the stored cut-out.
 """
@@ -35,6 +36,12 @@ def _verdict_metadata(verdicts: list[gates.Verdict]) -> dict[str, dg.MetadataVal
     meta["reason"] = dg.MetadataValue.text(
         "; ".join(f"{v.gate}: {v.reason}" for v in stopped) or "passed"
     )
+    held = gates.doubtful(verdicts)
+    meta["review"] = dg.MetadataValue.text(
+        "; ".join(f"{v.gate}: {v.reason}" for v in held) + " (composites held for review)"
+        if held
+        else "none"
+    )
     return meta
 
 
@@ -62,9 +69,11 @@ def gate_evaluation(partition_key: str, verdicts: list[gates.Verdict]) -> dg.Ass
     partitions_def=image_partitions,
     blocking=True,
     description=(
-        "Blocks an image whose cut-out is empty or the whole frame, cut off by the frame edge, "
-        "from a photo too small to publish, or shattered into fragments or holes; warns on "
-        "borderline values. A failed gate stops the image's composites and publishing."
+        "Blocks an image whose cut-out is empty or the whole frame, cut in half by the frame, "
+        "from a photo too small to publish, or shattered into fragments or holes. A doubtful "
+        "cut-out (borderline values, the model and the backdrop key disagreeing, a "
+        "see-through haze) passes with a warning and its composites wait for review. A "
+        "failed gate stops the image's composites and publishing."
     ),
 )
 def quality_gates(

@@ -49,16 +49,19 @@ def mask(
 ) -> dg.MaterializeResult:
     """Cut-out of each source photo: the product's own pixels with a soft alpha (RGBA PNG).
 
-    Cropped to the product and sized for the largest theme, its edge refined against the
-    photo's own edges and its boundary colour decontaminated (no backdrop fringe on a new
-    background); the photo's measurements ride along in the PNG. Photos announced by URL
+    Cropped to the product and sized for the largest theme. On a plain studio backdrop the
+    backdrop key makes it at that resolution (holes opened, chains kept, shadows left
+    out); elsewhere the model's alpha is refined against the photo's own edges. Either way
+    the boundary colour is the product's, not the old backdrop's; the photo's measurements
+    ride along in the PNG. Photos announced by URL
     are downloaded here (never in the sensor), checked against their sha256 and kept at
     ``originals/{sku}/{sha256}.{ext}``. Content-addressed at ``masks/{sha256}.png``: a photo
     is cut out once, whatever its SKU or theme, and a re-run finds the stored cut-out instead
     of paying again. Quality gates (coverage, a product cut off by the frame, source
     resolution, a shattered or hole-riddled mask) stop an image here, before any composite,
-    with the gate named on its jobs rows; borderline values are listed as warnings. Moves
-    the image's jobs to SEGMENTING.
+    with the gate named on its jobs rows; a doubtful cut-out (borderline values, the model
+    and the key disagreeing, a see-through haze) is rendered but held for review. Moves the
+    image's jobs to SEGMENTING.
     """
     theme_list = themes.all()
     theme_names = list(theme_list)
@@ -116,7 +119,7 @@ def mask(
                 "; ".join(f"{v.gate}: {v.reason}" for v in stopped)
                 + f" (cut-out kept at {mkey} for inspection)"
             )
-        warnings = [f"{v.gate}: {v.reason}" for v in verdicts if v.outcome == "warn"]
+        doubts = [f"{v.gate}: {v.reason}" for v in gates.doubtful(verdicts)]
         return {
             "storage_key": mkey,
             "uri": dg.MetadataValue.url(storage.uri(mkey)),
@@ -139,7 +142,14 @@ def mask(
             "quality_gates": dg.MetadataValue.json(
                 {v.gate: {"outcome": v.outcome, "value": v.value} for v in verdicts}
             ),
-            "quality_warnings": "; ".join(warnings) or "none",
+            # Doubtful gates hold every composite of the image for a person (AWAITING_REVIEW).
+            "review_reasons": "; ".join(doubts) or "none",
+            "backdrop": (
+                f"plain: keyed, {cut.stats.holes_opened} holes opened, shadow "
+                f"{cut.stats.shadow_share:.1%} of the crop left out"
+                if cut.stats.keyed
+                else "not plain: the model's cut-out"
+            ),
         }
 
     return materialize_each(

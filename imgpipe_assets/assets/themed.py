@@ -18,7 +18,7 @@ from PIL import Image
 from imgpipe_assets.assets.batch import Stage, materialize_each, materialize_stages, preview
 from imgpipe_assets.assets.mask import mask
 from imgpipe_assets.assets.sources import decode_plain, image_ref, stored_cutout
-from imgpipe_assets.imaging import pipeline
+from imgpipe_assets.imaging import gates, pipeline
 from imgpipe_assets.imaging.compose import framed_cutout, subject
 from imgpipe_assets.imaging.encode import CONTENT_TYPES, EXTENSIONS, thumbnail_jpeg
 from imgpipe_assets.imaging.pipeline import Cutout
@@ -26,7 +26,14 @@ from imgpipe_assets.partitions import IMAGE, image_theme_partitions, split_multi
 from imgpipe_assets.themes import Theme
 from imgpipe_resources.backgrounds import BackgroundGenerator, GenerationRequest
 from imgpipe_resources.database import JobsDatabase
-from imgpipe_resources.db.jobs import ensure_jobs, enter_stage, fail, finish, get_job
+from imgpipe_resources.db.jobs import (
+    ensure_jobs,
+    enter_stage,
+    fail,
+    finish,
+    get_job,
+    hold_for_review,
+)
 from imgpipe_resources.db.models import Job, JobStatus
 from imgpipe_resources.db.predictions import Ledger
 from imgpipe_resources.db.shopify_map import product_for
@@ -171,7 +178,8 @@ shadow.
 
 Stored at ``composites/{sku}/{sha256}/{theme}.{ext}`` in the theme's output format,
 sRGB-tagged. Rendering is deterministic: unchanged inputs give identical bytes, reported as
-cached. Moves the job to COMPOSITING."""
+cached. Moves the job to COMPOSITING, or to AWAITING_REVIEW with the reason when a person
+must see it first (a theme that publishes after review, or a doubtful cut-out)."""
 
 
 def background_work(
@@ -294,7 +302,7 @@ def composite_work(
             vkey = composite_key(job.sku, job.img_sha256, theme.name, ext, size=side)
             storage.put(vkey, data, rendered.content_type)
             copies[str(side)] = vkey
-        _record(db, key, composite_key=ckey)
+        held = _hold_if_doubtful(db, key, ckey, cut, theme)
         return {
             "storage_key": ckey,
             "uri": dg.MetadataValue.url(stored.uri),
@@ -309,9 +317,50 @@ def composite_work(
             "render_seconds": round(time.perf_counter() - started, 3),
             "cost_usd": 0.0,
             "preview": preview(thumbnail_jpeg(rendered.image, 256), f"{job.sku} {theme.name}"),
+            "review": held or "none: publishes automatically",
         }
 
     return work
+
+
+def review_reason(cut: Cutout, theme: Theme) -> str | None:
+    """Why this composite must wait for a person, if it must: the cut-out's doubtful
+    gates first (they hold every theme), then the theme's own ``publish: review``."""
+    doubts = gates.doubtful(gates.grade(cut.stats))
+    if doubts:
+        return "; ".join(f"{v.gate}: {v.reason}" for v in doubts)
+    if theme.publish != "auto":
+        return f"theme {theme.name} publishes after review"
+    return None
+
+
+def _hold_if_doubtful(
+    db: JobsDatabase, key: str, ckey: str, cut: Cutout, theme: Theme
+) -> str | None:
+    reason = review_reason(cut, theme)
+    image, theme_name = split_multi_key(key)
+    with db.session() as session:
+        job = get_job(session, image, theme_name)
+        if job is None:
+            raise SourceMissing(f"no job for {key}")
+        job.composite_key = ckey
+        if reason:
+            hold_for_review(job, reason)
+        else:
+            job.review_reason = None
+    return reason
+
+
+def held_for_review(db: JobsDatabase, keys: list[str]) -> set[str]:
+    """The image x theme partitions among ``keys`` whose composite waits for a person."""
+    with db.session() as session:
+        held = set()
+        for key in keys:
+            image, theme = split_multi_key(key)
+            job = get_job(session, image, theme)
+            if job is not None and job.status == JobStatus.AWAITING_REVIEW.value:
+                held.add(key)
+        return held
 
 
 def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefinition]:
@@ -386,7 +435,8 @@ def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefini
 
         The media's filename is deterministic per (sku, sha256, theme), so a re-run finds the
         attachment instead of making a second. Themes set to ``publish: review`` are only
-        published when a person materialises this asset in the UI. Moves the job to DONE.
+        published when a person materialises this asset in the UI, and so are composites
+        held in AWAITING_REVIEW because their cut-out was doubtful. Moves the job to DONE.
         """
 
         work = publish_work(db, storage, themes, publisher, context.run_id)

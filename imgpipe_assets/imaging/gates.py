@@ -25,7 +25,7 @@ class GateLimits:
     max_edge_contact: float = 0.3
     review_edge_contact: float = 0.01
     min_side_px: int = 300  # below: too small to publish
-    review_side_px: int = 800
+    review_side_px: int = 500  # enlarging is judged per theme, against its canvas
     max_fragments: int = 12  # separate pieces (beyond a small gap): a shattered mask
     review_fragments: int = 4
     max_holes: int = 60  # jewellery has holes (rings, links, pearls); hundreds mean noise

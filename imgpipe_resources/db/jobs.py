@@ -1,10 +1,12 @@
 """The job state machine and the queries that move jobs through it.
 
-NEW -> QUEUED -> SEGMENTING -> BG_GENERATING -> COMPOSITING -> UPLOADING -> DONE, any working
-state -> FAILED, and back to QUEUED when an earlier stage runs again (a re-run partition, a
-retry, a new theme version). Nothing else: skipping ahead, leaving NEW other than by queueing,
-or leaving DONE/FAILED other than by re-queueing raises ``IllegalTransition`` instead of
-overwriting the row.
+NEW -> QUEUED -> SEGMENTING -> BG_GENERATING -> COMPOSITING -> UPLOADING -> DONE, any
+working state -> FAILED, and back to QUEUED when an earlier stage runs again (a re-run
+partition, a retry, a new theme version). A composite that must be seen by a person first (a
+theme that publishes after review, or a doubtful cut-out) waits in AWAITING_REVIEW between
+COMPOSITING and UPLOADING, with its reason, until someone publishes it. Nothing else:
+skipping ahead, leaving NEW other than by queueing, or leaving DONE/FAILED other than by re-
+queueing raises ``IllegalTransition`` instead of overwriting the row.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from imgpipe_resources.errors import IllegalTransition
 S = JobStatus
 ORDER = [S.NEW, S.QUEUED, S.SEGMENTING, S.BG_GENERATING, S.COMPOSITING, S.UPLOADING, S.DONE]
 RANK = {status: i for i, status in enumerate(ORDER)}
+RANK[S.AWAITING_REVIEW] = RANK[S.COMPOSITING]  # a pause after compositing, not a stage
 
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     S.NEW: frozenset({S.QUEUED, S.FAILED}),
@@ -31,7 +34,8 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     # A stage may run again while the job sits in it (a re-run partition, a retried step).
     S.SEGMENTING: frozenset({S.SEGMENTING, S.BG_GENERATING, S.FAILED, S.QUEUED}),
     S.BG_GENERATING: frozenset({S.BG_GENERATING, S.COMPOSITING, S.FAILED, S.QUEUED}),
-    S.COMPOSITING: frozenset({S.COMPOSITING, S.UPLOADING, S.FAILED, S.QUEUED}),
+    S.COMPOSITING: frozenset({S.COMPOSITING, S.AWAITING_REVIEW, S.UPLOADING, S.FAILED, S.QUEUED}),
+    S.AWAITING_REVIEW: frozenset({S.AWAITING_REVIEW, S.UPLOADING, S.FAILED, S.QUEUED}),
     S.UPLOADING: frozenset({S.UPLOADING, S.DONE, S.FAILED, S.QUEUED}),
     S.DONE: frozenset({S.QUEUED}),
     S.FAILED: frozenset({S.QUEUED}),
@@ -70,7 +74,10 @@ def enter_stage(job: Job, stage: JobStatus) -> None:
     if current is stage:
         _move(job, stage)
         return
-    if current in (S.DONE, S.FAILED) or RANK[current] > RANK[stage]:
+    if current is S.AWAITING_REVIEW and stage is S.UPLOADING:  # a person publishes it
+        _move(job, stage)
+        return
+    if current in (S.DONE, S.FAILED, S.AWAITING_REVIEW) or RANK[current] > RANK[stage]:
         # An earlier stage runs again: everything after it is stale until redone.
         _move(job, S.QUEUED)
         job.attempts += 1
@@ -88,6 +95,12 @@ def enter_stage(job: Job, stage: JobStatus) -> None:
 
 def finish(job: Job) -> None:
     _move(job, S.DONE)
+
+
+def hold_for_review(job: Job, reason: str) -> None:
+    """A composite that waits for a person: AWAITING_REVIEW with the reason."""
+    _move(job, S.AWAITING_REVIEW)
+    job.review_reason = reason[:4000]
 
 
 def fail(job: Job, code: str, message: str) -> None:
@@ -168,6 +181,13 @@ def summary(session: Session) -> dict[str, Any]:
             .group_by(Job.error_code)
         ).all()
     )
+    held = dict(
+        session.execute(
+            select(Job.review_reason, func.count())
+            .where(Job.status == S.AWAITING_REVIEW.value)
+            .group_by(Job.review_reason)
+        ).all()
+    )
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     cost_total = session.scalar(select(func.coalesce(func.sum(Job.cost_usd), 0)))
     cost_today = session.scalar(
@@ -176,6 +196,7 @@ def summary(session: Session) -> dict[str, Any]:
     return {
         "by_status": {str(k): int(v) for k, v in by_status.items()},
         "failures_by_code": {str(k): int(v) for k, v in by_error.items()},
+        "awaiting_review_by_reason": {str(k): int(v) for k, v in held.items()},
         "cost_usd_total": float(cost_total or 0),
         "cost_usd_today": float(cost_today or 0),
         "jobs": int(sum(by_status.values())),
@@ -194,6 +215,7 @@ def recent_jobs(session: Session, limit: int) -> list[dict[str, Any]]:
             "cost_usd": float(j.cost_usd or 0),
             "attempts": j.attempts,
             "error_code": j.error_code,
+            "review_reason": j.review_reason,
             "updated_at": j.updated_at.isoformat(),
         }
         for j in rows

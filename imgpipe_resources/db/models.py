@@ -34,6 +34,7 @@ class JobStatus(StrEnum):
     SEGMENTING = "SEGMENTING"
     BG_GENERATING = "BG_GENERATING"
     COMPOSITING = "COMPOSITING"
+    AWAITING_REVIEW = "AWAITING_REVIEW"  # a composite waits for a person before the shop
     UPLOADING = "UPLOADING"
     DONE = "DONE"
     FAILED = "FAILED"
@@ -69,6 +70,8 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # Why the composite waits for a person (a review theme, a doubtful cut-out's gate).
+    review_reason: Mapped[str | None] = mapped_column(Text)
     dagster_run_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
