@@ -67,6 +67,7 @@ class KeyLimits:
     chroma_bleed: float = 0.3  # JPEG chroma within 8 px of a part this many times as coloured
     wall_px: int = 8  # material between a hole and the outer backdrop, at least
     big_hole_px: int = 5000  # an enclosed backdrop region this large is a hole regardless
+    min_hole_px: int = 20  # smaller specks of backdrop colour inside a product are product
     wall_share: float = 0.6  # of an enclosure that must be unmistakably product
     slot_wall_share: float = 0.8  # the same for a slot crossing the product
     band_in: int = 3  # matting band inside the product's boundary (px)
@@ -191,6 +192,7 @@ class _Evidence:
         self.img, self.dl, self.k, self.diff = img, dl, k, diff
         self.hue_off, self.grad, self.plane_lum = hue_off, grad, plane_lum
         self.t_bright, self.t_grad, self.t_hue_map, self.floor = t_bright, t_grad, t_hue_map, floor
+        self.t_hue = t_hue
 
 
 def extent(rgb: np.ndarray, plane: np.ndarray, limits: KeyLimits = KeyLimits()) -> np.ndarray:
@@ -250,7 +252,7 @@ def key(
     ev = _Evidence(rgb, plane, model_alpha, limits)
     img, dl, k, hue_off, grad, diff = ev.img, ev.dl, ev.k, ev.hue_off, ev.grad, ev.diff
     t_bright, t_grad, t_hue_map, floor = ev.t_bright, ev.t_grad, ev.t_hue_map, ev.floor
-    plane_lum = ev.plane_lum
+    t_hue, plane_lum = ev.t_hue, ev.plane_lum
 
     passable = (grad < t_grad) & (hue_off < t_hue_map) & (dl < t_bright) & (dl > floor)
     lit = passable & (dl > -t_bright)
@@ -277,10 +279,29 @@ def key(
     near_outer = _dilate(outer, limits.wall_px - 1, square=True)
     touches = np.bincount(regions[near_outer], minlength=n + 1) > 0
     k_mean = np.bincount(regions.ravel(), weights=k.ravel(), minlength=n + 1) / np.maximum(area, 1)
-    candidate = ~outer_ids & (area >= 4)
+    candidate = ~outer_ids & (area >= limits.min_hole_px)
     candidate[0] = False
     backdrop_ids = outer_ids.copy()
-    bright_enough = k_mean >= k_shadow - 0.02
+    # A hole shows the backdrop, lit or in the product's shadow, never brighter than the
+    # backdrop around it (a white dial index on a dark watch face is brighter).
+    dl_mean = np.bincount(regions.ravel(), weights=dl.ravel(), minlength=n + 1) / np.maximum(
+        area, 1
+    )
+    bright_enough = (k_mean >= k_shadow - 0.02) & (dl_mean <= 1.0 + 0.25 * t_bright)
+    # A shadow keeps the backdrop's hue. Away from the region's rim (JPEG bleeds a
+    # coloured part's chroma a few pixels in), a shadowed hole is the backdrop's hue; a
+    # steel surface on warm paper is not.
+    inner = ndimage.binary_erosion(passable, iterations=2)
+    inner_area = np.bincount(regions[inner], minlength=n + 1)
+    inner_hue = np.where(
+        inner_area > 0,
+        np.bincount(regions[inner], weights=hue_off[inner], minlength=n + 1)
+        / np.maximum(inner_area, 1),
+        np.bincount(regions.ravel(), weights=hue_off.ravel(), minlength=n + 1)
+        / np.maximum(area, 1),
+    )
+    shadowed = dl_mean < -t_bright
+    bright_enough &= ~shadowed | (inner_hue <= max(5.5, 1.5 * t_hue))
     walled = candidate & (~touches | (area >= limits.big_hole_px)) & bright_enough
     backdrop_ids |= walled
     # Regions behind a thin wall: a hole only if that wall is unmistakably product.

@@ -1,4 +1,5 @@
-"""Sample product photos made from scratch: a ring, a watch and a pendant on studio paper.
+"""Sample product photos made from scratch: a ring, a watch, a pendant, a necklace laid
+flat and hoop earrings, on studio paper.
 
 They exist so a newcomer sees real composites without a photo of their own. Each is shaded
 from a height field (rounded metal, glass-like gems), photographed on a light backdrop with
@@ -118,10 +119,54 @@ def _pendant(size: int) -> Canvas:
     return canvas
 
 
+def _polyline(size: int, points: list[tuple[float, float]], width: float) -> np.ndarray:
+    """A thin wire or chain along ``points`` (fractions of the frame), ``width`` px wide."""
+    line = Image.new("L", (size * 2, size * 2), 0)  # drawn at twice the size: smooth edges
+    ImageDraw.Draw(line).line(
+        [(x * size * 2, y * size * 2) for x, y in points],
+        fill=255,
+        width=max(2, round(width * 2)),
+        joint="curve",
+    )
+    small = line.resize((size, size), Image.Resampling.BOX)
+    return np.asarray(small, np.float32) / 255.0 > 0.5
+
+
+def _necklace(size: int) -> Canvas:
+    """A gold chain necklace laid flat in a loop, with a small emerald drop: the inside of
+    the loop is backdrop, the chain is a few pixels wide."""
+    yy, xx = _grid(size)
+    canvas: Canvas = (np.zeros((size, size, 3), np.float32), np.zeros((size, size), np.float32))
+    t = np.linspace(0, 2 * np.pi, 400)
+    loop = [(0.5 + 0.33 * np.sin(a), 0.45 - 0.3 * np.cos(a) * (1 + 0.15 * np.cos(a))) for a in t]
+    chain = _polyline(size, loop, max(2.0, size / 300))
+    links = np.sin((xx + yy) * size * 0.9) > -0.2  # links catch the light in turn
+    gold = _shade(chain, (214, 168, 66), 1.0, size * 0.003) * (0.8 + 0.2 * links[..., None])
+    _over(canvas, gold, chain)
+    drop = _ellipse(yy, xx, 0.745, 0.5, 0.045, 0.03)  # hangs from the loop's lowest link
+    _over(canvas, _shade(drop, (20, 140, 80), 1.3, size * 0.03), drop)
+    return canvas
+
+
+def _hoops(size: int) -> Canvas:
+    """A pair of thin gold hoop earrings with their ear wires."""
+    canvas: Canvas = (np.zeros((size, size, 3), np.float32), np.zeros((size, size), np.float32))
+    t = np.linspace(0, 2 * np.pi, 360)
+    for cx in (0.3, 0.7):
+        ring = [(cx + 0.17 * np.cos(a), 0.55 + 0.17 * np.sin(a)) for a in t]
+        wire = _polyline(size, ring, max(2.0, size / 200))
+        hook = _polyline(size, [(cx, 0.38), (cx, 0.3), (cx + 0.03, 0.26)], max(2.0, size / 260))
+        metal = wire | hook
+        _over(canvas, _shade(metal, (220, 175, 80), 1.0, size * 0.004), metal)
+    return canvas
+
+
 PRODUCTS: dict[str, tuple[str, Callable[[int], Canvas]]] = {
     "RING-0001": ("Sapphire solitaire ring", _ring),
     "WATCH-0002": ("Steel watch with leather strap", _watch),
     "PENDANT-0003": ("Ruby drop pendant", _pendant),
+    "NECKLACE-0004": ("Gold chain necklace with emerald drop", _necklace),
+    "HOOPS-0005": ("Gold hoop earrings", _hoops),
 }
 
 
