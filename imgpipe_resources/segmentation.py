@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
+from imgpipe_assets.imaging.backdrop import PLAIN, KeyLimits
 from imgpipe_assets.imaging.decode import decode_rgba
 from imgpipe_assets.imaging.pipeline import WORK_PX, Cutout, cut_out, cutout_from_alpha
 from imgpipe_assets.imaging.segment import load_segmenter
@@ -41,6 +42,16 @@ class CutoutRequest:
 class SegmentationProvider(dg.ConfigurableResource, ABC):
     """Turns a source photo into a cut-out (mask plus measurements)."""
 
+    backdrop_key: bool = Field(
+        default=True,
+        description="IMGPIPE_BACKDROP_KEY: on plain studio backdrops, the backdrop key makes "
+        "the cut-out from the model's answer (holes opened, thin parts kept, shadows left out)",
+    )
+
+    @property
+    def plain(self) -> KeyLimits | None:
+        return PLAIN if self.backdrop_key else None
+
     @abstractmethod
     def cut_out(self, data: bytes, request: CutoutRequest) -> Cutout: ...
 
@@ -67,15 +78,17 @@ class LocalSegmenter(SegmentationProvider):
 
     def cut_out(self, data: bytes, request: CutoutRequest) -> Cutout:
         segmenter = load_segmenter(Path(self.models_dir), self.allow_fallback, self.flip_tta)
-        return cut_out(data, segmenter, work_px=request.work_px)
+        return cut_out(data, segmenter, work_px=request.work_px, plain=self.plain)
 
 
 class ReplicateSegmenter(SegmentationProvider):
     """A background-removal model on Replicate (pinned version), paid once per photo.
 
-    The model's output is a cut-out PNG; its alpha channel becomes the mask. The photo goes
-    to Replicate as its presigned storage URL, or inline as a data URI where the store has
-    no public URL (local files).
+    The model's output is a cut-out PNG; its alpha channel becomes the mask, and on a plain
+    studio backdrop it goes through the same backdrop key as the local model's (holes
+    opened, thin parts kept, colour decontaminated), so a paid cut-out is as good as it can
+    be. The photo goes to Replicate as its presigned storage URL, or inline as a data URI
+    where the store has no public URL (local files).
     """
 
     replicate: ReplicateModels
@@ -111,7 +124,13 @@ class ReplicateSegmenter(SegmentationProvider):
         )
         alpha = _alpha_of(output_bytes(outcome.output), rgb.shape[1], rgb.shape[0])
         return cutout_from_alpha(
-            rgb, alpha, self.model_ref, outcome.cost_usd, outcome.prediction_id, request.work_px
+            rgb,
+            alpha,
+            self.model_ref,
+            outcome.cost_usd,
+            outcome.prediction_id,
+            request.work_px,
+            plain=self.plain,
         )
 
 
