@@ -169,3 +169,26 @@ def test_a_range_run_records_a_batch_summary_and_each_partition_its_own_detail(
         assert {r.partition_key for r in masks} == set(keys)
         # One stored background per procedural theme: its summary says it all.
         assert not events(dg.DagsterEventType.ASSET_OBSERVATION, "backgrounds")
+
+
+def test_a_doubtful_cut_out_is_held_for_review_in_every_theme(
+    chain_settings: Settings, tmp_path: Path
+) -> None:
+    from imgpipe_assets.imaging.samples import render_sample
+
+    small = tmp_path / "RING-SMALL.jpg"
+    small.write_bytes(render_sample("RING-0001", size=450))  # borderline resolution
+    (key,) = ingest(chain_settings, [small])
+    defs = build_definitions(chain_settings)
+    themes = list(load_themes(chain_settings.themes_path).values())
+    with dg.instance_for_test() as instance:
+        (outcome,) = run_chain(defs, instance, [key], themes)
+        assert outcome.ok, outcome.errors
+    jobs = _jobs(chain_settings)
+    assert {t.name for t in themes} == {theme for _sku, theme in jobs}
+    for job in jobs.values():
+        # Rendered, not published: auto themes wait for a person like review themes.
+        assert job.status == "AWAITING_REVIEW" and job.composite_key
+        assert job.review_reason and "resolution" in job.review_reason
+        assert job.shopify_media_id is None
+    assert not list((chain_settings.home / "outbox").rglob("*.json"))
