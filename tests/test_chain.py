@@ -148,18 +148,20 @@ def test_a_range_run_records_a_batch_summary_and_each_partition_its_own_detail(
             )
             return list(fetch(dg.AssetKey(asset), limit=100).records)
 
-        for asset, partitions in (("mask", 3), ("composite", 9), ("backgrounds", 9)):
+        n, themed = len(keys), len(keys) * len(names)
+        for asset, partitions in (("mask", n), ("composite", themed), ("backgrounds", themed)):
             mats = events(dg.DagsterEventType.ASSET_MATERIALIZATION, asset)
             assert len(mats) == partitions
             for record in mats:
                 md = record.asset_materialization.metadata  # type: ignore[union-attr]
                 assert md["partitions"].value == partitions and "per_partition" not in md
-                assert md["created_count"].value == (partitions if asset != "backgrounds" else 3)
+                made = partitions if asset != "backgrounds" else len(names)
+                assert md["created_count"].value == made
         observed = {
             r.partition_key: r.asset_observation.metadata  # type: ignore[union-attr]
             for r in events(dg.DagsterEventType.ASSET_OBSERVATION, "composite")
         }
-        assert len(observed) == 9
+        assert len(observed) == themed
         for key, md in observed.items():
             image, theme = key.split("|")
             sku = image.split("~")[0]

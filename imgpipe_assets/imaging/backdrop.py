@@ -34,7 +34,7 @@ Everything is vectorised numpy/scipy on the product's crop. No Dagster, no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -73,6 +73,7 @@ class KeyLimits:
     band_in: int = 3  # matting band inside the product's boundary (px)
     band_out: int = 2  # and outside it
     sharpen: float = 1.3  # the band's alpha steepened around 0.5 (the lens softens edges)
+    full_size_px: int = 1_000_000  # larger crops are classified at half size, matted at full
 
 
 PLAIN = KeyLimits()  # the key as shipped
@@ -115,29 +116,28 @@ def fit_backdrop(
     background = ndimage.binary_erosion(model_alpha < 0.1, iterations=2)
     if background.mean() < 0.1:
         return None
-    yy, xx = np.mgrid[0:h, 0:w]
-    design = _design((xx + 0.5) / w, (yy + 0.5) / h)
-    flat = rgb.reshape(-1, 3).astype(np.float64)
     idx = np.flatnonzero(background.ravel())
-    if idx.size > 30000:
-        idx = idx[:: idx.size // 30000]
-    n_all = idx.size
-    coef, *_ = np.linalg.lstsq(design[idx], flat[idx], rcond=None)
+    if idx.size > 12000:
+        idx = idx[:: idx.size // 12000]
+    design = _design((idx % w + 0.5) / w, (idx // w + 0.5) / h)
+    colour = rgb.reshape(-1, 3)[idx].astype(np.float64)
+    every = np.arange(idx.size)
+    coef, *_ = np.linalg.lstsq(design, colour, rcond=None)
     # Trimmed starts (what the model missed may be a tenth of its "background": a strap),
     # then rounds against the robust noise level.
     for q in (50, 70):
-        err = np.linalg.norm(flat[idx] - design[idx] @ coef, axis=1)
-        sub = idx[err <= np.percentile(err, q)]
-        coef, *_ = np.linalg.lstsq(design[sub], flat[sub], rcond=None)
-    kept = idx
+        err = np.linalg.norm(colour - design @ coef, axis=1)
+        sub = every[err <= np.percentile(err, q)]
+        coef, *_ = np.linalg.lstsq(design[sub], colour[sub], rcond=None)
+    kept = every
     for _ in range(4):
-        err = np.linalg.norm(flat[idx] - design[idx] @ coef, axis=1)
+        err = np.linalg.norm(colour - design @ coef, axis=1)
         sigma = float(np.median(err)) / 1.54 + 0.3  # the median of a 3-d normal's length
-        kept = idx[err < max(3.5 * sigma, 2.0)]
-        coef, *_ = np.linalg.lstsq(design[kept], flat[kept], rcond=None)
-    resid = flat[kept] - design[kept] @ coef
+        kept = every[err < max(3.5 * sigma, 2.0)]
+        coef, *_ = np.linalg.lstsq(design[kept], colour[kept], rcond=None)
+    resid = colour[kept] - design[kept] @ coef
     rms = float(np.sqrt((resid**2).mean() / 3.0)) if kept.size else float("inf")
-    inliers = kept.size / max(n_all, 1)
+    inliers = kept.size / max(idx.size, 1)
     if rms > limits.max_fit_rms or inliers < limits.min_fit_inliers:
         return None
     return Backdrop(coef=coef, rms=rms, inliers=inliers)
@@ -163,8 +163,8 @@ class _Evidence:
         self, rgb: np.ndarray, plane: np.ndarray, model_alpha: np.ndarray, limits: KeyLimits
     ) -> None:
         img = rgb.astype(np.float32)
-        lum = img.mean(axis=2)
-        plane_lum = plane.mean(axis=2)
+        lum = (img[..., 0] + img[..., 1] + img[..., 2]) * np.float32(1 / 3)
+        plane_lum = (plane[..., 0] + plane[..., 1] + plane[..., 2]) * np.float32(1 / 3)
         dl = lum - plane_lum  # brightness against the backdrop, in levels
         ib = np.einsum("ijk,ijk->ij", img, plane)
         bb = np.maximum(np.einsum("ijk,ijk->ij", plane, plane), 1.0)
@@ -195,23 +195,52 @@ class _Evidence:
         self.t_hue = t_hue
 
 
-def extent(rgb: np.ndarray, plane: np.ndarray, limits: KeyLimits = KeyLimits()) -> np.ndarray:
+def extent(
+    rgb: np.ndarray,
+    plane: np.ndarray,
+    subject: np.ndarray,
+    limits: KeyLimits = KeyLimits(),
+) -> np.ndarray:
     """Where a product is, at a glance (bool, the size of ``rgb``): pixels that differ from
     the backdrop unmistakably, specks of one or two pixels left out. Finds what the model
-    missed (a chain reaching the frame's edge) so the crop holds all of it."""
-    ev = _Evidence(rgb, plane, np.ones(rgb.shape[:2], np.float32), limits)
+    missed (a chain, a second earring) so the crop holds all of it. A piece at the frame's
+    edge that does not meet the model's ``subject`` is the backdrop's own (a vignetted
+    corner, the end of the paper); a chain that leaves the frame meets its pendant."""
+    img = rgb.astype(np.float32)
+    lum = (img[..., 0] + img[..., 1] + img[..., 2]) * np.float32(1 / 3)
+    plane_lum = (plane[..., 0] + plane[..., 1] + plane[..., 2]) * np.float32(1 / 3)
+    dl = lum - plane_lum
+    ib = np.einsum("ijk,ijk->ij", img, plane)
+    k = ib / np.maximum(np.einsum("ijk,ijk->ij", plane, plane), 1.0)
+    hue_off = np.sqrt(np.maximum(np.einsum("ijk,ijk->ij", img, img) - ib * k, 0.0))
+    grad = np.hypot(ndimage.sobel(lum, 0), ndimage.sobel(lum, 1)) / 8.0
+    calm = np.abs(dl) < 8
+    sample = np.flatnonzero(calm.ravel())[:: max(1, int(calm.sum()) // 20000)]
+    t_bright = max(limits.brighter, 5.0 * _robust_sd(dl.ravel()[sample]))
+    t_hue = max(limits.chroma, 1.5 * float(np.percentile(hue_off.ravel()[sample], 99)))
+    t_grad = max(limits.gradient, 6.0 * float(np.median(grad.ravel()[sample])))
     found = (
-        (ev.hue_off > 2 * ev.t_hue_map)
-        | (ev.dl > 2 * ev.t_bright)
-        | (ev.dl < ev.floor)
-        | (ev.grad > 3 * ev.t_grad)
+        (hue_off > 3 * t_hue)
+        | (dl > 2 * t_bright)
+        | (dl < -limits.shadow_floor * plane_lum)
+        | (grad > 3 * t_grad)
     )
     parts, n = ndimage.label(found, structure=_SQUARE)
     if not n:
         return found
     sizes = np.bincount(parts.ravel(), minlength=n + 1)
-    sizes[0] = 0
-    return (sizes >= 3)[parts]
+    keep = sizes >= 3
+
+    def on(where: np.ndarray) -> np.ndarray:
+        hit = np.zeros(n + 1, bool)
+        hit[where] = True
+        return hit
+
+    m = max(1, round(0.03 * max(parts.shape)))  # the frame's rim, where vignetting bites
+    rim = on(parts[:m]) | on(parts[-m:]) | on(parts[:, :m]) | on(parts[:, -m:])
+    keep &= ~rim | on(parts[subject])
+    keep[0] = False
+    return keep[parts]
 
 
 def _robust_sd(values: np.ndarray) -> float:
@@ -248,7 +277,129 @@ def key(
     ``rgb`` uint8 H x W x 3; ``plane`` the backdrop's colour there (``Backdrop.plane``);
     ``model_alpha`` the segmentation model's alpha scaled to the crop (only its confident
     background is used, to measure the photo's noise).
+
+    Which pixels are product is decided on a copy at half size when the crop is large
+    (a 2 px chain is still a line there); the edge is matted at full size, in a band wide
+    enough to hold what the half-size answer blurs.
     """
+    h, w = model_alpha.shape
+    if h * w <= limits.full_size_px or min(h, w) < 32:
+        found = _classify(rgb, plane, model_alpha, limits)
+        img = found.img
+        diff = found.diff
+    else:
+        hh, hw = h // 2, w // 2
+        half = np.asarray(Image.fromarray(rgb[: 2 * hh, : 2 * hw]).reduce(2))
+        # Distances and areas in pixels shrink with the copy.
+        halved = replace(
+            limits,
+            wall_px=max(2, limits.wall_px // 2),
+            min_hole_px=max(4, limits.min_hole_px // 4),
+            big_hole_px=limits.big_hole_px // 4,
+        )
+        found = _classify(
+            half,
+            plane[: 2 * hh : 2, : 2 * hw : 2],
+            model_alpha[: 2 * hh : 2, : 2 * hw : 2],
+            halved,
+        )
+        found = found.upsampled(h, w)
+        img = rgb.astype(np.float32)
+        diff = np.sqrt(np.einsum("ijk,ijk->ij", img - plane, img - plane))
+        _peel(found.product, img, plane, model_alpha, limits)
+    alpha, colour, thin_px = matte(rgb, img, found.product, plane, diff, found.gaps, limits)
+    return Keyed(
+        alpha=alpha,
+        rgb=colour,
+        holes=found.holes,
+        holes_mask=found.holes_mask,
+        certain=found.certain,
+        shadow_share=found.shadow_share,
+        thin_px=thin_px,
+    )
+
+
+def _peel(
+    product: np.ndarray,
+    img: np.ndarray,
+    plane: np.ndarray,
+    model_alpha: np.ndarray,
+    limits: KeyLimits,
+    steps: int = 2,
+) -> None:
+    """Take back, in place, the full-size pixels along a half-size answer's blocky edge that
+    are plainly backdrop or shadow at full size (smooth, of the backdrop's hue, no
+    brighter than it), so the matte measures the backdrop right at the edge. Thin parts
+    are left alone: a chain's pale links are product by what they connect."""
+    lum = (img[..., 0] + img[..., 1] + img[..., 2]) * np.float32(1 / 3)
+    grad = np.hypot(ndimage.sobel(lum, 0), ndimage.sobel(lum, 1)) / 8.0
+    plane_lum = (plane[..., 0] + plane[..., 1] + plane[..., 2]) * np.float32(1 / 3)
+    sure = model_alpha < 0.05
+    sample = np.flatnonzero(sure.ravel())[:: max(1, int(sure.sum()) // 20000)]
+    if sample.size < 100:
+        return
+    dl_s = lum.ravel()[sample] - plane_lum.ravel()[sample]
+    t_bright = max(limits.brighter, 5.0 * _robust_sd(dl_s))
+    t_grad = max(limits.gradient, 6.0 * float(np.median(grad.ravel()[sample])))
+    thick = _dilate(ndimage.binary_erosion(product, iterations=3), 3 + steps, square=True)
+    for _ in range(steps):
+        edge = product & ndimage.binary_dilation(~product) & thick
+        rows, cols = np.nonzero(edge)
+        if rows.size == 0:
+            return
+        here, back = img[rows, cols], plane[rows, cols]
+        ib = (here * back).sum(axis=1)
+        kk = ib / np.maximum((back * back).sum(axis=1), 1.0)
+        hue = np.sqrt(np.maximum((here * here).sum(axis=1) - ib * kk, 0.0))
+        dl = lum[rows, cols] - plane_lum[rows, cols]
+        plain = (
+            (grad[rows, cols] < t_grad)
+            & (dl < t_bright)
+            & (dl > -limits.shadow_floor * plane_lum[rows, cols])
+            & (hue < 2 * limits.chroma)
+        )
+        product[rows[plain], cols[plain]] = False
+
+
+@dataclass
+class _Classified:
+    """Which pixels of a crop are product, and what the key found on the way."""
+
+    product: np.ndarray
+    gaps: np.ndarray  # backdrop too narrow to stand clear of the product: its centre lines
+    holes_mask: np.ndarray
+    holes: int
+    certain: float
+    shadow_share: float
+    img: np.ndarray
+    diff: np.ndarray
+
+    def upsampled(self, h: int, w: int) -> _Classified:
+        def up(mask: np.ndarray) -> np.ndarray:
+            big = np.zeros((h, w), bool)
+            twice = mask.repeat(2, axis=0).repeat(2, axis=1)
+            big[: twice.shape[0], : twice.shape[1]] = twice
+            if twice.shape[0] < h:  # the odd last row or column
+                big[twice.shape[0] :, : twice.shape[1]] = twice[-1:]
+            if twice.shape[1] < w:
+                big[:, twice.shape[1] :] = big[:, twice.shape[1] - 1 : twice.shape[1]]
+            return big
+
+        return _Classified(
+            product=up(self.product),
+            gaps=up(self.gaps),
+            holes_mask=up(self.holes_mask),
+            holes=self.holes,
+            certain=self.certain,
+            shadow_share=self.shadow_share,
+            img=self.img,
+            diff=self.diff,
+        )
+
+
+def _classify(
+    rgb: np.ndarray, plane: np.ndarray, model_alpha: np.ndarray, limits: KeyLimits
+) -> _Classified:
     ev = _Evidence(rgb, plane, model_alpha, limits)
     img, dl, k, hue_off, grad, diff = ev.img, ev.dl, ev.k, ev.hue_off, ev.grad, ev.diff
     t_bright, t_grad, t_hue_map, floor = ev.t_bright, ev.t_grad, ev.t_hue_map, ev.floor
@@ -337,18 +488,22 @@ def key(
     keep[0] = False
     product = keep[parts]
 
-    alpha, colour, thin_px = matte(img, product, plane, diff, slots[0], limits)
     shadow = (background & ~holes_mask) & (
         k < 1.0 - max(0.03, t_bright / max(float(plane_lum.mean()), 1.0))
     )
-    return Keyed(
-        alpha=alpha,
-        rgb=colour,
-        holes=holes,
+    # Where backdrop is too narrow to stand clear of the product (a slot between links, a
+    # small hole), its centre line says what the backdrop there looks like.
+    away = ndimage.distance_transform_cdt(~product, metric="taxicab")
+    gaps = slots[0] | (~product & (away >= ndimage.maximum_filter(away, size=5)))
+    return _Classified(
+        product=product,
+        gaps=gaps,
         holes_mask=holes_mask,
+        holes=holes,
         certain=float((unmistakable & product).sum()) / max(int(product.sum()), 1),
         shadow_share=float(shadow.mean()),
-        thin_px=thin_px,
+        img=img,
+        diff=diff,
     )
 
 
@@ -409,20 +564,22 @@ def _slots(
 
 
 def matte(
+    rgb: np.ndarray,
     img: np.ndarray,
     product: np.ndarray,
     plane: np.ndarray,
     diff: np.ndarray,
-    slots: np.ndarray,
+    gaps: np.ndarray,
     limits: KeyLimits = KeyLimits(),
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Soft alpha and decontaminated colour from a binary product mask (float32 image).
+    """Soft alpha and decontaminated colour from a binary product mask (``rgb`` uint8 and
+    the same as float32, ``img``).
 
     Returns (alpha float32, colour uint8, centre-line pixels of thin parts)."""
     ri, ro = limits.band_in, limits.band_out
     alpha = product.astype(np.float32)
     if not product.any():
-        return alpha, np.clip(img + 0.5, 0, 255).astype(np.uint8), 0
+        return alpha, rgb.copy(), 0
     grown = _dilate(product, ro)
     core = ndimage.binary_erosion(product, iterations=ri, border_value=1)
     band = (product & ~core) | (grown & ~product)
@@ -430,13 +587,12 @@ def matte(
     # The backdrop behind each band pixel: the mean of clear backdrop near it (its shadow
     # included), wider where the product leaves no backdrop close by (inside a chain's
     # link), the fitted surface beyond that.
-    away = ndimage.distance_transform_cdt(~product, metric="taxicab")
-    centre_of_gap = ~product & (away >= ndimage.maximum_filter(away, size=5))
-    clear = (~grown | slots | centre_of_gap).astype(np.float32)
-    back = _local_mean(img, clear, rows, cols, 5)
+    clear = (~grown | gaps).astype(np.float32)
+    coarse = 2 if product.size > limits.full_size_px else 1
+    back = _local_mean(img, clear, rows, cols, 5, coarse)
     missing = np.isnan(back[:, 0])
     if missing.any():
-        back[missing] = _local_mean(img, clear, rows[missing], cols[missing], 20, reduce=4)
+        back[missing] = _local_mean(img, clear, rows[missing], cols[missing], 20, 2 * coarse)
     back = np.where(np.isnan(back), plane[rows, cols], back)
     here = img[rows, cols]
     # The product colour each band pixel mixes: the nearest confident product pixel, which
@@ -461,9 +617,9 @@ def matte(
     a3 = a[:, None]
     solved = (here - (1.0 - a3) * back) / np.maximum(a3, 1e-3)
     trust = np.clip((a3 - 0.05) / 0.35, 0.0, 1.0)
-    colour = img.copy()
-    colour[rows, cols] = solved * trust + fg * (1.0 - trust)
-    return alpha, np.clip(colour + 0.5, 0, 255).astype(np.uint8), int(centre.sum())
+    colour = rgb.copy()
+    colour[rows, cols] = np.clip(solved * trust + fg * (1.0 - trust) + 0.5, 0, 255)
+    return alpha, colour, int(centre.sum())
 
 
 def _local_mean(
@@ -474,30 +630,29 @@ def _local_mean(
     radius: int,
     reduce: int = 1,
 ) -> np.ndarray:
-    """Weighted box mean of ``img`` around each (row, col), on a grid ``reduce`` times
-    coarser; NaN where the weight is nil."""
+    """Weighted box mean of ``img`` around each (row, col), NaN where the window holds too
+    little weight; worked out over the box that holds the pixels asked for, on a grid
+    ``reduce`` times coarser (a backdrop is smooth)."""
+    h, w = weight.shape
+    pad = radius + reduce
+    r0, r1 = max(0, int(rows.min()) - pad), min(h, int(rows.max()) + pad + 1)
+    c0, c1 = max(0, int(cols.min()) - pad), min(w, int(cols.max()) + pad + 1)
+    wt = weight[r0:r1, c0:c1]
+    planes = [wt] + [img[r0:r1, c0:c1, ch] * wt for ch in range(3)]
     if reduce > 1:
-        h, w = weight.shape
-        hr, wr = h // reduce, w // reduce
-        if hr < 2 or wr < 2:
-            reduce = 1
-        else:
-            cut = (slice(0, hr * reduce), slice(0, wr * reduce))
-            weight = weight[cut].reshape(hr, reduce, wr, reduce).mean(axis=(1, 3))
-            img = (img[cut] * weight.repeat(reduce, 0).repeat(reduce, 1)[..., None]).reshape(
-                hr, reduce, wr, reduce, 3
-            ).mean(axis=(1, 3)) / np.maximum(weight, 1e-6)[..., None]
-            rows = np.minimum(rows // reduce, hr - 1)
-            cols = np.minimum(cols // reduce, wr - 1)
-            radius = max(1, radius // reduce)
-    size = 2 * radius + 1
-    den = ndimage.uniform_filter(weight, size)[rows, cols]
+        planes = [
+            np.asarray(Image.fromarray(np.ascontiguousarray(p, np.float32), "F").reduce(reduce))
+            for p in planes
+        ]
+    size = 2 * max(1, round(radius / reduce)) + 1
+    rr = np.minimum((rows - r0) // reduce, planes[0].shape[0] - 1)
+    cc = np.minimum((cols - c0) // reduce, planes[0].shape[1] - 1)
+    den = ndimage.uniform_filter(planes[0], size, mode="constant")[rr, cc]
     out = np.empty((rows.size, 3), np.float32)
     for ch in range(3):
-        out[:, ch] = ndimage.uniform_filter(img[..., ch] * weight, size)[rows, cols]
-    ok = den > (0.02 if radius * reduce < 10 else 0.005)
+        out[:, ch] = ndimage.uniform_filter(planes[ch + 1], size, mode="constant")[rr, cc]
     out /= np.maximum(den, 1e-6)[:, None]
-    out[~ok] = np.nan
+    out[den <= (0.02 if radius < 10 else 0.005)] = np.nan
     return out
 
 

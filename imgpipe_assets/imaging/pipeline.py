@@ -259,10 +259,11 @@ def _keyed_box(
 ) -> tuple[int, int, int, int]:
     """The product's box in source pixels on a plain backdrop: what the key's quick look at
     the probe finds (a chain the model dropped reaches far), with the model's subject."""
+    probe_rgb = _fit(probe_rgb, 800)
     ph, pw = probe_rgb.shape[:2]
     plane = backdrop.plane((width, height), (0, 0, height, width), (pw, ph))
-    found = extent(probe_rgb, plane, limits)
     model = resize_float(coarse, (pw, ph)) > 0.5
+    found = extent(probe_rgb, plane, model, limits)
     return _crop_box((found | model).astype(np.float32), width, height)
 
 
@@ -293,21 +294,7 @@ def _keyed(
     )
     plane = backdrop.plane((width, height), box, (cw, ch))
     keyed = key(crop_rgb, plane, model_crop, limits)
-    cut = Cutout(
-        rgb=keyed.rgb,
-        alpha=keyed.alpha,
-        width=width,
-        height=height,
-        crop=box,
-        stats=gates.Stats(0.0, 0.0, 0, 0, min(width, height)),
-        model=model,
-        cost_usd=cost_usd,
-        prediction_id=prediction_id,
-    )
-    # Measured on the frame at the crop's own scale, so a chain is not broken into pieces.
-    scale = cw / max(right - left, 1)
-    fw, fh = max(1, round(width * scale)), max(1, round(height * scale))
-    stats = gates.measure(frame_alpha(cut, fw, fh), width, height)
+    stats = gates.measure(_frame_for_gates(keyed.alpha, box, width, height), width, height)
     agreement = gates.agreement(model_crop, keyed.alpha, keyed.holes_mask)
     stats = gates.with_alpha_shape(
         stats,
@@ -319,8 +306,8 @@ def _keyed(
         shadow_share=keyed.shadow_share,
     )
     return Cutout(
-        rgb=cut.rgb,
-        alpha=cut.alpha,
+        rgb=keyed.rgb,
+        alpha=keyed.alpha,
         width=width,
         height=height,
         crop=box,
@@ -329,6 +316,27 @@ def _keyed(
         cost_usd=cost_usd,
         prediction_id=prediction_id,
     )
+
+
+def _frame_for_gates(
+    alpha: np.ndarray, box: tuple[int, int, int, int], width: int, height: int, side: int = 1200
+) -> np.ndarray:
+    """The crop's alpha placed on its whole frame at about ``side`` px, reduced by its
+    maximum so that a chain one pixel wide stays one connected piece."""
+    top, left, _bottom, right = box
+    ch, cw = alpha.shape
+    scale = cw / max(right - left, 1)
+    factor = max(1, int(np.ceil(max(width, height) * scale / side)))
+    hb, wb = -(-ch // factor), -(-cw // factor)
+    padded = np.zeros((hb * factor, wb * factor), np.float32)
+    padded[:ch, :cw] = alpha
+    small = padded.reshape(hb, factor, wb, factor).max(axis=(1, 3))
+    s = scale / factor
+    frame = np.zeros((max(1, round(height * s)), max(1, round(width * s))), np.float32)
+    y0, x0 = min(round(top * s), frame.shape[0] - 1), min(round(left * s), frame.shape[1] - 1)
+    part = small[: frame.shape[0] - y0, : frame.shape[1] - x0]
+    frame[y0 : y0 + part.shape[0], x0 : x0 + part.shape[1]] = part
+    return frame
 
 
 def cutout_from_alpha(
@@ -354,7 +362,7 @@ def cutout_from_alpha(
         small = _fit(rgb, PROBE_PX)
         backdrop = fit_backdrop(small, coarse, plain)
         if backdrop is not None:
-            box = _keyed_box(_fit(rgb, 2 * PROBE_PX), coarse, backdrop, w, h, plain)
+            box = _keyed_box(rgb, coarse, backdrop, w, h, plain)
             top, left, bottom, right = box
             crop_rgb = _fit(rgb[top:bottom, left:right], work_px)
             keyed = _keyed(
