@@ -51,6 +51,7 @@ def main() -> int:
     memory = run("core_speed", ["--memory", "50"])
     halo = run("halo", [])
     iou = run("mask_iou", [])
+    jewellery = run("jewellery", [])
     remote = run("replicate_throughput", ["--images", "200", "--latency", "2"])
     tick = run("sensor_tick", ["--pending", "10000"])
     events = run("event_log", ["--events", "300"])
@@ -83,6 +84,11 @@ def main() -> int:
             grab(r"real/plain-background\s+\d+\s+(\S+)", iou),
         ),
         ("mask IoU: all real photos", "mask_iou", grab(r"^segmentation\s+\d+\s+(\S+)", iou)),
+        (
+            "jewellery: IoU, holes open, chains kept, edge error, halo",
+            "jewellery",
+            grab(r"^jewellery n=\d+ (iou=.*dB)", jewellery),
+        ),
         (
             "mask IoU: synthetic / white-or-grey",
             "mask_iou",

@@ -174,11 +174,17 @@ def mask_cmd(image: Path, output: Path, mask_only: bool) -> None:
     from imgpipe_assets.imaging.pipeline import cut_out, frame_alpha
     from imgpipe_assets.imaging.segment import load_segmenter
 
+    from imgpipe_assets.imaging.backdrop import PLAIN
+
     started = time.perf_counter()
+    settings = _settings()
     data = image.read_bytes()
     info = sniff(data)
     cut = cut_out(
-        data, load_segmenter(_settings().models_dir), work_px=max(info.width, info.height)
+        data,
+        load_segmenter(settings.models_dir),
+        work_px=max(info.width, info.height),
+        plain=PLAIN if settings.backdrop_key else None,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     if mask_only:

@@ -102,7 +102,7 @@ def replicate_for(env: Mapping[str, str]) -> ReplicateModels:
 
 def segmenter_for(settings: Settings, env: Mapping[str, str] | None = None) -> SegmentationProvider:
     env = os.environ if env is None else env
-    key = (env.get("IMGPIPE_BACKDROP_KEY") or "1").lower() not in ("0", "false", "no")
+    key = settings.backdrop_key
     if _choice(env, "IMGPIPE_SEGMENTER", "replicate", "local", {"local", "replicate"}) == "local":
         flip = env.get("IMGPIPE_SEGMENTER_FLIP", "").lower() in ("1", "true", "yes")
         return LocalSegmenter(models_dir=str(settings.models_dir), flip_tta=flip, backdrop_key=key)

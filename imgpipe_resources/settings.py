@@ -27,6 +27,7 @@ class Settings:
     max_images_per_sku: int
     cleanup_days: int = 30
     cleanup_composites: bool = False
+    backdrop_key: bool = True  # IMGPIPE_BACKDROP_KEY: key plain studio backdrops
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -44,4 +45,6 @@ class Settings:
             cleanup_days=int(env.get("JOB_CLEANUP_DAYS") or 30),
             cleanup_composites=(env.get("JOB_CLEANUP_COMPOSITES") or "").lower()
             in ("1", "true", "yes"),
+            backdrop_key=(env.get("IMGPIPE_BACKDROP_KEY") or "1").lower()
+            not in ("0", "false", "no"),
         )
