@@ -75,7 +75,7 @@ def main() -> int:
             "halo",
             grab(r"model alpha\s+mean\s+(\S+)", halo)
             + " -> "
-            + grab(r"\+ guided edge \+ decontamination\s+mean\s+(\S+)", halo)
+            + grab(r"backdrop key \(ships\)\s+mean\s+(\S+)", halo)
             + " dB",
         ),
         (

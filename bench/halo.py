@@ -7,7 +7,9 @@ renderer) is photographed on four backdrops (white paper, mid grey, saturated bl
 beige), cut out, and composited onto a dark navy background. The result is compared with
 the ideal composite (true colour, true coverage) in a band around the product's edge, where
 halos live: PSNR in dB, higher is better. Variants separate the model's alpha, the guided
-edge refinement and the colour decontamination; "true alpha" rows isolate decontamination.
+edge refinement and the colour decontamination (the path for backdrops that are not plain)
+from the backdrop key that ships for plain ones; "true alpha" rows isolate
+decontamination.
 """
 
 from __future__ import annotations
@@ -77,10 +79,15 @@ def main() -> int:
             data = buf.getvalue()
             variants = {
                 "model alpha": cut_out(
-                    data, segmenter, work_px=BIG, refine=False, clean_edges=False
+                    data, segmenter, work_px=BIG, refine=False, clean_edges=False, plain=None
                 ),
-                "+ guided edge": cut_out(data, segmenter, work_px=BIG, clean_edges=False),
-                "+ guided edge + decontamination": cut_out(data, segmenter, work_px=BIG),
+                "+ guided edge": cut_out(
+                    data, segmenter, work_px=BIG, clean_edges=False, plain=None
+                ),
+                "+ guided edge + decontamination": cut_out(
+                    data, segmenter, work_px=BIG, plain=None
+                ),
+                "backdrop key (ships)": cut_out(data, segmenter, work_px=BIG),
                 "true alpha": cutout_from_alpha(
                     rgb, cover, "truth", work_px=BIG, clean_edges=False
                 ),

@@ -169,12 +169,11 @@ def mask_cmd(image: Path, output: Path, mask_only: bool) -> None:
     """Cut out one photo at its own resolution: write the product on transparency (RGBA
     PNG, cropped to the box of its non-zero alpha), or with --mask-only its 8-bit mask the
     size of the photo."""
+    from imgpipe_assets.imaging.backdrop import PLAIN
     from imgpipe_assets.imaging.decode import sniff
     from imgpipe_assets.imaging.encode import encode_mask
     from imgpipe_assets.imaging.pipeline import cut_out, frame_alpha
     from imgpipe_assets.imaging.segment import load_segmenter
-
-    from imgpipe_assets.imaging.backdrop import PLAIN
 
     started = time.perf_counter()
     settings = _settings()
