@@ -29,7 +29,8 @@ instead, and everything that is not backdrop is product:
    for thin ones (chains, wires, prongs), so a chain keeps its own width and colour. The
    product's colour there is solved too, so no backdrop fringes the edge on a new theme.
 
-Everything is vectorised numpy/scipy on the product's crop. No Dagster, no I/O.
+Everything is vectorised numpy/scipy on the product's crop (classified at half size when the
+crop is over a megapixel, matted at full size). No Dagster, no I/O.
 """
 
 from __future__ import annotations
@@ -278,9 +279,9 @@ def key(
     ``model_alpha`` the segmentation model's alpha scaled to the crop (only its confident
     background is used, to measure the photo's noise).
 
-    Which pixels are product is decided on a copy at half size when the crop is large
-    (a 2 px chain is still a line there); the edge is matted at full size, in a band wide
-    enough to hold what the half-size answer blurs.
+    When the crop is large, which pixels are product is decided on a copy at half size (a
+    2 px chain is still a line there), the answer's blocky edge is peeled back at full size
+    where the photo is plainly backdrop, and the edge is matted at full size.
     """
     h, w = model_alpha.shape
     if h * w <= limits.full_size_px or min(h, w) < 32:
