@@ -74,7 +74,7 @@ class KeyLimits:
     band_in: int = 3  # matting band inside the product's boundary (px)
     band_out: int = 2  # and outside it
     sharpen: float = 1.3  # the band's alpha steepened around 0.5 (the lens softens edges)
-    full_size_px: int = 1_000_000  # larger crops are classified at half size, matted at full
+    full_size_px: int = 1_250_000  # larger crops are classified at half size, matted at full
 
 
 PLAIN = KeyLimits()  # the key as shipped
@@ -304,10 +304,12 @@ def key(
             model_alpha[: 2 * hh : 2, : 2 * hw : 2],
             halved,
         )
+        # Thick parts, worked out on the half-size answer (a chain has no interior there).
+        thick = _dilate(ndimage.binary_erosion(found.product, iterations=2), 3, square=True)
         found = found.upsampled(h, w)
         img = rgb.astype(np.float32)
         diff = np.sqrt(np.einsum("ijk,ijk->ij", img - plane, img - plane))
-        _peel(found.product, img, plane, model_alpha, limits)
+        _peel(found.product, _upsampled(thick, h, w), img, plane, model_alpha, limits)
     alpha, colour, thin_px = matte(rgb, img, found.product, plane, diff, found.gaps, limits)
     return Keyed(
         alpha=alpha,
@@ -322,6 +324,7 @@ def key(
 
 def _peel(
     product: np.ndarray,
+    thick: np.ndarray,
     img: np.ndarray,
     plane: np.ndarray,
     model_alpha: np.ndarray,
@@ -330,36 +333,58 @@ def _peel(
 ) -> None:
     """Take back, in place, the full-size pixels along a half-size answer's blocky edge that
     are plainly backdrop or shadow at full size (smooth, of the backdrop's hue, no
-    brighter than it), so the matte measures the backdrop right at the edge. Thin parts
-    are left alone: a chain's pale links are product by what they connect."""
-    lum = (img[..., 0] + img[..., 1] + img[..., 2]) * np.float32(1 / 3)
-    grad = np.hypot(ndimage.sobel(lum, 0), ndimage.sobel(lum, 1)) / 8.0
-    plane_lum = (plane[..., 0] + plane[..., 1] + plane[..., 2]) * np.float32(1 / 3)
-    sure = model_alpha < 0.05
-    sample = np.flatnonzero(sure.ravel())[:: max(1, int(sure.sum()) // 20000)]
-    if sample.size < 100:
+    brighter than it), so the matte measures the backdrop right at the edge. Only where
+    the product is ``thick``: a chain's pale links are product by what they connect.
+    Everything is measured at the edge's own pixels, not over the crop."""
+    h, w = product.shape
+
+    def lum_at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        rgb = img[np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1)]
+        return rgb.sum(axis=-1) * np.float32(1 / 3)
+
+    def grad_at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        n = {(dy, dx): lum_at(rows + dy, cols + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+        gx = (n[(-1, 1)] + 2 * n[(0, 1)] + n[(1, 1)]) - (n[(-1, -1)] + 2 * n[(0, -1)] + n[(1, -1)])
+        gy = (n[(1, -1)] + 2 * n[(1, 0)] + n[(1, 1)]) - (n[(-1, -1)] + 2 * n[(-1, 0)] + n[(-1, 1)])
+        return np.hypot(gx, gy) / 8.0
+
+    sure = np.flatnonzero((model_alpha < 0.05).ravel())
+    if sure.size < 100:
         return
-    dl_s = lum.ravel()[sample] - plane_lum.ravel()[sample]
+    sample = sure[:: max(1, sure.size // 20000)]
+    sr, sc = sample // w, sample % w
+    dl_s = lum_at(sr, sc) - plane[sr, sc].sum(axis=1) / 3
     t_bright = max(limits.brighter, 5.0 * _robust_sd(dl_s))
-    t_grad = max(limits.gradient, 6.0 * float(np.median(grad.ravel()[sample])))
-    thick = _dilate(ndimage.binary_erosion(product, iterations=3), 3 + steps, square=True)
+    t_grad = max(limits.gradient, 6.0 * float(np.median(grad_at(sr, sc))))
     for _ in range(steps):
-        edge = product & ndimage.binary_dilation(~product) & thick
-        rows, cols = np.nonzero(edge)
+        rows, cols = np.nonzero(product & ndimage.binary_dilation(~product) & thick)
         if rows.size == 0:
             return
         here, back = img[rows, cols], plane[rows, cols]
         ib = (here * back).sum(axis=1)
         kk = ib / np.maximum((back * back).sum(axis=1), 1.0)
         hue = np.sqrt(np.maximum((here * here).sum(axis=1) - ib * kk, 0.0))
-        dl = lum[rows, cols] - plane_lum[rows, cols]
+        back_lum = back.sum(axis=1) / 3
+        dl = here.sum(axis=1) / 3 - back_lum
         plain = (
-            (grad[rows, cols] < t_grad)
+            (grad_at(rows, cols) < t_grad)
             & (dl < t_bright)
-            & (dl > -limits.shadow_floor * plane_lum[rows, cols])
+            & (dl > -limits.shadow_floor * back_lum)
             & (hue < 2 * limits.chroma)
         )
         product[rows[plain], cols[plain]] = False
+
+
+def _upsampled(mask: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A half-size mask at (h, w), each pixel doubled; an odd last row or column repeats."""
+    big = np.zeros((h, w), bool)
+    twice = mask.repeat(2, axis=0).repeat(2, axis=1)
+    big[: twice.shape[0], : twice.shape[1]] = twice
+    if twice.shape[0] < h:
+        big[twice.shape[0] :, : twice.shape[1]] = twice[-1:]
+    if twice.shape[1] < w:
+        big[:, twice.shape[1] :] = big[:, twice.shape[1] - 1 : twice.shape[1]]
+    return big
 
 
 @dataclass
@@ -376,20 +401,10 @@ class _Classified:
     diff: np.ndarray
 
     def upsampled(self, h: int, w: int) -> _Classified:
-        def up(mask: np.ndarray) -> np.ndarray:
-            big = np.zeros((h, w), bool)
-            twice = mask.repeat(2, axis=0).repeat(2, axis=1)
-            big[: twice.shape[0], : twice.shape[1]] = twice
-            if twice.shape[0] < h:  # the odd last row or column
-                big[twice.shape[0] :, : twice.shape[1]] = twice[-1:]
-            if twice.shape[1] < w:
-                big[:, twice.shape[1] :] = big[:, twice.shape[1] - 1 : twice.shape[1]]
-            return big
-
         return _Classified(
-            product=up(self.product),
-            gaps=up(self.gaps),
-            holes_mask=up(self.holes_mask),
+            product=_upsampled(self.product, h, w),
+            gaps=_upsampled(self.gaps, h, w),
+            holes_mask=_upsampled(self.holes_mask, h, w),
             holes=self.holes,
             certain=self.certain,
             shadow_share=self.shadow_share,
@@ -598,7 +613,7 @@ def matte(
     here = img[rows, cols]
     # The product colour each band pixel mixes: the nearest confident product pixel, which
     # is the solid interior for large parts and the centre line for thin ones.
-    centre = _centre_lines(diff, product) & ~_dilate(core, ri + 2)
+    centre = _centre_lines(diff, product & ~_dilate(core, ri + 2))
     confident = core | centre
     if confident.any():
         nearest = ndimage.distance_transform_cdt(
@@ -657,27 +672,32 @@ def _local_mean(
     return out
 
 
-def _centre_lines(diff: np.ndarray, product: np.ndarray) -> np.ndarray:
-    """Centre lines of thin parts: product pixels that stand out from the backdrop more than
-    the pixels two steps to either side, across at least one direction, connected to a line
-    that stands out clearly."""
+def _centre_lines(diff: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Centre lines of thin parts among the pixels ``where``: those that stand out from the
+    backdrop more than the pixels two steps to either side, across at least one direction,
+    connected to a line that stands out clearly. Worked out at those pixels only."""
     h, w = diff.shape
-    padded = np.pad(diff, 2, mode="edge")
+    rows, cols = np.nonzero(where & (diff >= 5.0))
+    here = diff[rows, cols]
 
-    def shifted(dy: int, dx: int) -> np.ndarray:
-        return padded[2 + dy : 2 + dy + h, 2 + dx : 2 + dx + w]
+    def at(dy: int, dx: int) -> np.ndarray:
+        return diff[np.clip(rows + dy, 0, h - 1), np.clip(cols + dx, 0, w - 1)]
 
-    margin = np.maximum(4.0, 0.25 * diff)
-    peak = np.zeros_like(product)
+    margin = np.maximum(4.0, 0.25 * here)
+    peak = np.zeros(rows.size, bool)
     for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
         peak |= (
-            (diff >= shifted(dy, dx))
-            & (diff >= shifted(-dy, -dx))
-            & (diff >= shifted(2 * dy, 2 * dx) + margin)
-            & (diff >= shifted(-2 * dy, -2 * dx) + margin)
+            (here >= at(dy, dx))
+            & (here >= at(-dy, -dx))
+            & (here >= at(2 * dy, 2 * dx) + margin)
+            & (here >= at(-2 * dy, -2 * dx) + margin)
         )
-    weak = peak & product & (diff >= 5.0)
-    lines, n = ndimage.label(weak, structure=np.ones((3, 3)))
-    keep = np.bincount(lines[weak & (diff >= 10.0)], minlength=n + 1) > 0
+    weak = np.zeros((h, w), bool)
+    weak[rows[peak], cols[peak]] = True
+    lines, n = ndimage.label(weak, structure=_SQUARE)
+    strong = np.zeros((h, w), bool)
+    clear = peak & (here >= 10.0)
+    strong[rows[clear], cols[clear]] = True
+    keep = np.bincount(lines[strong], minlength=n + 1) > 0
     keep[0] = False
     return keep[lines]
