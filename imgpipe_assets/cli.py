@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from imgpipe_resources.errors import ImgpipeError
+from imgpipe_assets.errors import ImgpipeError
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import ObjectStore
 

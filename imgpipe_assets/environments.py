@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from imgpipe_assets.errors import ConfigurationError
 from imgpipe_resources.alerts import SlackAlerts
 from imgpipe_resources.backgrounds import (
     BackgroundGenerator,
@@ -23,7 +24,6 @@ from imgpipe_resources.backgrounds import (
     ReplicateBackgrounds,
 )
 from imgpipe_resources.database import JobsDatabase
-from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.jms.client import JmsClient
 from imgpipe_resources.jms.settings import JmsSettings
@@ -39,10 +39,6 @@ from imgpipe_resources.settings import Settings
 from imgpipe_resources.shopify.client import ShopifyAdmin
 from imgpipe_resources.storage import LocalObjectStore, ObjectStore
 from imgpipe_resources.themes import ThemeLibrary
-
-
-class ConfigurationError(ImgpipeError):
-    code = "CONFIGURATION"
 
 
 def _choice(env: Mapping[str, str], name: str, prod: str, local: str, allowed: set[str]) -> str:

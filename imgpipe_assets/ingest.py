@@ -7,10 +7,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from imgpipe_assets.errors import ImgpipeError
 from imgpipe_assets.imaging.decode import FORMATS, sniff
 from imgpipe_resources.db import intake
 from imgpipe_resources.db.engine import session_scope
-from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.keys import original_key, validate_sku
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import ObjectStore

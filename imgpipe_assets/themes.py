@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
+from imgpipe_assets.errors import ImgpipeError, InvalidThemeFile, UnknownTheme
 from imgpipe_assets.imaging.background import STYLES
 from imgpipe_assets.imaging.compose import Frame, Shadow
 from imgpipe_assets.imaging.decode import sniff
-from imgpipe_resources.errors import ImgpipeError, InvalidThemeFile, UnknownTheme
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 FORMATS = ("jpeg", "webp", "png")

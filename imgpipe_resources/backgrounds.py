@@ -15,16 +15,12 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from imgpipe_assets.errors import GenerativeUnavailable
 from imgpipe_resources.db.predictions import Ledger, Work
-from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.replicate_models import ReplicateModels, output_bytes
 
 # Bria's background generator: the cut-out plus a prompt. Pin a version in the theme file.
 DEFAULT_BACKGROUND_MODEL = "bria/generate-background"
-
-
-class GenerativeUnavailable(ImgpipeError):
-    code = "GENERATIVE_UNAVAILABLE"
 
 
 @dataclass(frozen=True)

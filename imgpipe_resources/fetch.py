@@ -18,7 +18,12 @@ import dagster as dg
 import urllib3
 from pydantic import Field
 
-from imgpipe_resources.errors import ImgpipeError
+from imgpipe_assets.errors import (
+    FetchFailed,
+    FetchTimeout,
+    SourceTooLarge,
+    UrlRefused,
+)
 
 METADATA_ADDRESSES = {
     ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, ...
@@ -26,22 +31,6 @@ METADATA_ADDRESSES = {
     ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
     ipaddress.ip_address("100.100.100.200"),  # Alibaba
 }
-
-
-class UrlRefused(ImgpipeError):
-    code = "URL_REFUSED"
-
-
-class SourceTooLarge(ImgpipeError):
-    code = "SOURCE_TOO_LARGE"
-
-
-class FetchFailed(ImgpipeError):
-    code = "FETCH_FAILED"
-
-
-class FetchTimeout(ImgpipeError):
-    code = "FETCH_TIMEOUT"
 
 
 def host_allowed(host: str, allowed: tuple[str, ...] | list[str]) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from imgpipe_resources.errors import InvalidSku, StorageKeyError
+from imgpipe_assets.errors import InvalidSku, StorageKeyError
 
 SKU_MAX_LENGTH = 64
 _SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -23,29 +23,13 @@ import replicate
 from pydantic import Field, PrivateAttr
 from replicate.exceptions import ReplicateError
 
+from imgpipe_assets.errors import (
+    BudgetExceeded,
+    PredictionFailed,
+    PredictionTimeout,
+    ReplicateUnavailable,
+)
 from imgpipe_resources.db.predictions import ACTIVE, Ledger, Work
-from imgpipe_resources.errors import ImgpipeError
-
-
-class PredictionFailed(ImgpipeError):
-    code = "REPLICATE_FAILED"
-
-    def __init__(self, message: str, retryable: bool = False, cost_usd: float = 0.0) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.cost_usd = cost_usd  # what the failed prediction cost
-
-
-class PredictionTimeout(ImgpipeError):
-    code = "REPLICATE_TIMEOUT"
-
-
-class ReplicateUnavailable(ImgpipeError):
-    code = "REPLICATE_UNAVAILABLE"
-
-
-class BudgetExceeded(ImgpipeError):
-    code = "BUDGET_EXCEEDED"
 
 
 class _RetryAfterTransport(httpx.BaseTransport):

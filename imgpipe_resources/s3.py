@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
-from imgpipe_resources.errors import SourceMissing
+from imgpipe_assets.errors import SourceMissing
 from imgpipe_resources.keys import check_storage_key
 from imgpipe_resources.storage import ObjectStore, StoredObject
 

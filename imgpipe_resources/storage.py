@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from imgpipe_resources.errors import SourceMissing
+from imgpipe_assets.errors import SourceMissing
 from imgpipe_resources.keys import check_storage_key
 
 

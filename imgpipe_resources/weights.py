@@ -15,8 +15,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from imgpipe_assets.errors import ModelMissing
 from imgpipe_assets.imaging.segment import U2NETP_FILE, U2NETP_MD5, file_md5
-from imgpipe_resources.errors import ModelMissing
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 import dagster as dg
 from sqlalchemy import select
 
+from imgpipe_assets.errors import RunFailed
 from imgpipe_resources.alerts import SlackAlerts
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import fail
@@ -29,7 +30,7 @@ def failure_report(db: JobsDatabase, run_id: str, job_name: str, message: str) -
                 JobStatus.AWAITING_REVIEW.value,
             )
             if job.status not in settled:
-                fail(job, "RUN_FAILED", f"{job_name} failed: {message}")
+                fail(job, RunFailed.code, f"{job_name} failed: {message}")
         return [j for j in jobs if j.status == JobStatus.FAILED.value]
 
 

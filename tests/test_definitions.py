@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 
 from imgpipe_assets.definitions import build_definitions, defs
+from imgpipe_assets.errors import InvalidThemeFile
 from imgpipe_assets.themes import load_themes
-from imgpipe_resources.errors import InvalidThemeFile
 from imgpipe_resources.settings import Settings
 
 

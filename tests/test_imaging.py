@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imgpipe_assets.errors import ImageTooLarge, NotAnImage, TruncatedImage
 from imgpipe_assets.imaging import background as bg
 from imgpipe_assets.imaging.compose import Frame, Shadow, composite, place, subject_bbox
 from imgpipe_assets.imaging.decode import decode_rgba, sniff
 from imgpipe_assets.imaging.encode import encode, encode_mask, srgb_profile
 from imgpipe_assets.imaging.segment import BorderColour, load_segmenter
-from imgpipe_resources.errors import ImageTooLarge, NotAnImage, TruncatedImage
 
 
 def png_header_only(width: int, height: int) -> bytes:

@@ -1,6 +1,6 @@
 import pytest
 
-from imgpipe_resources.errors import InvalidSku, StorageKeyError
+from imgpipe_assets.errors import InvalidSku, StorageKeyError
 from imgpipe_resources.keys import (
     check_storage_key,
     composite_key,

@@ -10,7 +10,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
-from imgpipe_resources.errors import SourceMissing, StorageKeyError
+from imgpipe_assets.errors import SourceMissing, StorageKeyError
 from imgpipe_resources.s3 import S3ObjectStore
 
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

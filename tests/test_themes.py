@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imgpipe_assets.errors import InvalidThemeFile
 from imgpipe_assets.imaging import pipeline
 from imgpipe_assets.themes import load_themes
-from imgpipe_resources.errors import InvalidThemeFile
 
 
 def write_theme(folder: Path, body: str) -> Path:

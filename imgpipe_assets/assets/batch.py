@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import dagster as dg
 
-from imgpipe_resources.errors import ImgpipeError
+from imgpipe_assets.errors import ImgpipeError, InternalError
 
 Work = Callable[[str], dict[str, Any]]
 OnError = Callable[[str, str, str], None]
@@ -83,7 +83,7 @@ def _attempt(
         return "failed", (exc.code, exc.message)
     except Exception as exc:  # a bug in one partition must not sink the others
         context.log.exception(f"partition {key} failed unexpectedly")
-        return "failed", ("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        return "failed", (InternalError.code, f"{type(exc).__name__}: {exc}")
     metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
     return "ok", metadata
 

@@ -14,10 +14,10 @@ which re-grades the stored cut-out.
 import dagster as dg
 
 from imgpipe_assets.assets.sources import image_ref, stored_cutout
+from imgpipe_assets.errors import SourceMissing
 from imgpipe_assets.imaging import gates
 from imgpipe_assets.partitions import image_partitions
 from imgpipe_resources.database import JobsDatabase
-from imgpipe_resources.errors import SourceMissing
 from imgpipe_resources.keys import mask_key
 from imgpipe_resources.storage import ObjectStore
 

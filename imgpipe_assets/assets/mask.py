@@ -13,6 +13,7 @@ from imgpipe_assets.assets.sources import (
     record_image_failure,
     source_bytes,
 )
+from imgpipe_assets.errors import QualityGateFailed
 from imgpipe_assets.imaging import gates
 from imgpipe_assets.imaging.encode import thumbnail_jpeg
 from imgpipe_assets.imaging.pipeline import load_cutout, on_grey_reduced, work_size
@@ -21,7 +22,6 @@ from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import ensure_jobs, enter_stage
 from imgpipe_resources.db.models import JobStatus
 from imgpipe_resources.db.predictions import Ledger
-from imgpipe_resources.errors import QualityGateFailed
 from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.keys import mask_key
 from imgpipe_resources.segmentation import CutoutRequest, SegmentationProvider

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from imgpipe_assets.errors import ChecksumMismatch, SourceMissing, UnknownImage
 from imgpipe_assets.imaging.decode import FORMATS, sniff
 from imgpipe_assets.imaging.pipeline import Cutout, load_cutout
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db import intake
 from imgpipe_resources.db.jobs import ImageRef, jobs_for_image
-from imgpipe_resources.errors import ChecksumMismatch, SourceMissing, UnknownImage
 from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.keys import original_key
 from imgpipe_resources.storage import ObjectStore

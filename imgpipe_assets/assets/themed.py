@@ -18,6 +18,7 @@ from PIL import Image
 from imgpipe_assets.assets.batch import Stage, materialize_each, materialize_stages, preview
 from imgpipe_assets.assets.mask import mask
 from imgpipe_assets.assets.sources import decode_plain, image_ref, stored_cutout
+from imgpipe_assets.errors import SourceMissing
 from imgpipe_assets.imaging import gates, pipeline
 from imgpipe_assets.imaging.compose import framed_cutout, subject
 from imgpipe_assets.imaging.encode import CONTENT_TYPES, EXTENSIONS, thumbnail_jpeg
@@ -37,7 +38,6 @@ from imgpipe_resources.db.jobs import (
 from imgpipe_resources.db.models import Job, JobStatus
 from imgpipe_resources.db.predictions import Ledger
 from imgpipe_resources.db.shopify_map import product_for
-from imgpipe_resources.errors import SourceMissing
 from imgpipe_resources.keys import background_key, composite_key, cutout_key
 from imgpipe_resources.publishing import MediaRequest, Publisher
 from imgpipe_resources.storage import ObjectStore

@@ -17,7 +17,7 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
-from imgpipe_resources.errors import ImageTooLarge, NotAnImage, TruncatedImage
+from imgpipe_assets.errors import ImageTooLarge, NotAnImage, TruncatedImage
 
 try:  # HEIC/HEIF (iPhone photos) where the pillow-heif wheel is installed
     from pillow_heif import register_heif_opener

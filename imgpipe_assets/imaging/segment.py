@@ -152,7 +152,7 @@ def load_segmenter(
 
     ``flip_tta`` adds a mirrored second inference (about +0.005 IoU on real photos, twice the
     model time)."""
-    from imgpipe_resources.errors import ModelMissing
+    from imgpipe_assets.errors import ModelMissing
 
     path = Path(models_dir) / U2NETP_FILE
     key = (str(path), allow_fallback, flip_tta)

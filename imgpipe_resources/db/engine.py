@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
-from imgpipe_resources.errors import SchemaOutOfDate
+from imgpipe_assets.errors import SchemaOutOfDate
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 

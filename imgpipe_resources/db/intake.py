@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from imgpipe_assets.errors import ImgpipeError
 from imgpipe_resources.db.models import IntakeRecord, IntakeStatus, Metadata
-from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.keys import (
     SHORT_SHA,
     image_partition_key,

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from imgpipe_assets.errors import IllegalTransition
 from imgpipe_resources.db.models import Job, JobStatus
-from imgpipe_resources.errors import IllegalTransition
 
 S = JobStatus
 ORDER = [S.NEW, S.QUEUED, S.SEGMENTING, S.BG_GENERATING, S.COMPOSITING, S.UPLOADING, S.DONE]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from imgpipe_assets.errors import ImgpipeError
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import ShopifyMap
-from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.publishing import ProductRef, Publisher
 
 STALE_AFTER = timedelta(hours=24)

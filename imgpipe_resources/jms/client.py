@@ -10,12 +10,8 @@ import dagster as dg
 import httpx
 from pydantic import Field
 
-from imgpipe_resources.errors import ImgpipeError
+from imgpipe_assets.errors import JmsUnavailable
 from imgpipe_resources.jms.payload import FieldMap
-
-
-class JmsUnavailable(ImgpipeError):
-    code = "JMS_UNAVAILABLE"
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.orm import Session
 
+from imgpipe_assets.errors import InvalidPayload
 from imgpipe_resources.db import intake
-from imgpipe_resources.errors import ImgpipeError
-
-
-class InvalidPayload(ImgpipeError):
-    code = "INVALID_PAYLOAD"
 
 
 class ImageEvent(BaseModel):

@@ -13,9 +13,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from imgpipe_assets.errors import ImgpipeError
 from imgpipe_resources.db import intake
 from imgpipe_resources.db.engine import check_schema, session_scope
-from imgpipe_resources.errors import ImgpipeError
 from imgpipe_resources.jms.payload import (
     ImageEvent,
     IntakeFields,

@@ -16,24 +16,12 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 
-from imgpipe_resources.errors import ImgpipeError
+from imgpipe_assets.errors import MissingSignature, SignatureError, StaleTimestamp
 
 TIMESTAMP = "X-3JMS-Timestamp"
 DELIVERY = "X-3JMS-Delivery"
 SIGNATURE = "X-3JMS-Signature"
 PREFIX = "sha256="
-
-
-class SignatureError(ImgpipeError):
-    code = "BAD_SIGNATURE"
-
-
-class MissingSignature(SignatureError):
-    code = "MISSING_SIGNATURE"
-
-
-class StaleTimestamp(SignatureError):
-    code = "STALE_TIMESTAMP"
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:

@@ -17,29 +17,15 @@ from typing import Any
 import httpx
 from pydantic import Field, PrivateAttr
 
-from imgpipe_resources.errors import ImgpipeError
+from imgpipe_assets.errors import (
+    MediaFailed,
+    ShopifyError,
+    ShopifyUnavailable,
+    SkuAmbiguous,
+    SkuNotFound,
+)
 from imgpipe_resources.publishing import MediaRequest, ProductRef, PublishedMedia, Publisher
 from imgpipe_resources.shopify import documents as docs
-
-
-class SkuNotFound(ImgpipeError):
-    code = "SKU_NOT_FOUND"
-
-
-class SkuAmbiguous(ImgpipeError):
-    code = "SKU_AMBIGUOUS"
-
-
-class MediaFailed(ImgpipeError):
-    code = "MEDIA_FAILED"
-
-
-class ShopifyUnavailable(ImgpipeError):
-    code = "SHOPIFY_UNAVAILABLE"
-
-
-class ShopifyError(ImgpipeError):
-    code = "SHOPIFY_ERROR"
 
 
 def _basename(url: str | None) -> str:
