@@ -30,6 +30,7 @@ from imgpipe_assets.errors import (
     ReplicateUnavailable,
 )
 from imgpipe_resources.db.predictions import ACTIVE, Ledger, Work
+from imgpipe_resources.http import TRANSIENT_STATUS, Again, RetryPolicy, retry_after
 
 
 class _RetryAfterTransport(httpx.BaseTransport):
@@ -41,8 +42,8 @@ class _RetryAfterTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
-        if response.status_code == 429 or response.status_code >= 500:
-            self.local.retry_after = response.headers.get("Retry-After")
+        if response.status_code in TRANSIENT_STATUS:
+            self.local.retry_after = retry_after(response.headers)
         return response
 
     def close(self) -> None:
@@ -50,10 +51,7 @@ class _RetryAfterTransport(httpx.BaseTransport):
 
     def take(self) -> float | None:
         value, self.local.retry_after = getattr(self.local, "retry_after", None), None
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
+        return value
 
 
 @dataclass(frozen=True)
@@ -100,9 +98,11 @@ class ReplicateModels(dg.ConfigurableResource):
         return predict_time_s * self.price_per_second_usd + self.price_per_run_usd
 
     def _create(self, model: str, inputs: dict[str, Any]) -> Any:
+        """Create a prediction, retrying throttled and failed creations (the client retries
+        only idempotent requests) as long as Retry-After asks, within ``create_attempts``."""
         predictions = self.client().predictions
-        last = ""
-        for attempt in range(self.create_attempts):
+
+        def attempt() -> Any:
             try:
                 if ":" in model:
                     return predictions.create(
@@ -113,15 +113,16 @@ class ReplicateModels(dg.ConfigurableResource):
                 last = f"HTTP {exc.status}: {exc.detail or exc.title}"
                 if exc.status != 429 and (exc.status or 0) < 500:
                     raise PredictionFailed(f"Replicate refused the prediction: {last}") from None
+                raise Again(last, self._transport.take()) from None
             except httpx.TransportError as exc:
-                last = type(exc).__name__
-            pause = self._transport.take()
-            if pause is None:
-                pause = self.backoff_s * 2**attempt
-            if attempt + 1 < self.create_attempts:
-                time.sleep(min(pause, self.max_retry_after_s))
-        raise ReplicateUnavailable(
-            f"could not create a prediction after {self.create_attempts} attempts ({last})"
+                raise Again(type(exc).__name__, self._transport.take()) from None
+
+        policy = RetryPolicy(self.create_attempts, self.backoff_s, self.max_retry_after_s)
+        return policy.run(
+            attempt,
+            lambda last: ReplicateUnavailable(
+                f"could not create a prediction after {self.create_attempts} attempts ({last})"
+            ),
         )
 
     def _wait(self, prediction: Any, ledger: Ledger) -> Any:

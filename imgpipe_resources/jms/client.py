@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 from pydantic import Field
 
 from imgpipe_assets.errors import JmsUnavailable
+from imgpipe_resources.http import Again, RetryPolicy, again_if_transient
 from imgpipe_resources.jms.payload import FieldMap
 
 
@@ -61,25 +61,19 @@ class JmsClient(dg.ConfigurableResource):
         if self.api_token:
             headers["Authorization"] = f"Bearer {self.api_token}"
         url = self.base_url.rstrip("/") + self.images_path
-        last = "no attempt"
-        for attempt in range(self.max_attempts):
+
+        def attempt() -> Page:
             try:
                 response = httpx.get(url, params=params, headers=headers, timeout=self.timeout_s)
             except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}"
-            else:
-                if response.status_code == 200:
-                    return self._page(response)
-                last = f"HTTP {response.status_code}"
-                if response.status_code not in (429, 500, 502, 503, 504):
-                    break
-                retry_after = response.headers.get("Retry-After", "")
-                if retry_after.isdigit():
-                    time.sleep(min(float(retry_after), 30.0))
-                    continue
-            if attempt + 1 < self.max_attempts:
-                time.sleep(self.backoff_s * 2**attempt)
-        raise JmsUnavailable(f"{url} failed: {last}")
+                raise Again(type(exc).__name__) from None
+            again_if_transient(response.status_code, response.headers)
+            if response.status_code != 200:
+                raise JmsUnavailable(f"{url} failed: HTTP {response.status_code}")
+            return self._page(response)
+
+        policy = RetryPolicy(self.max_attempts, self.backoff_s, max_wait_s=30.0)
+        return policy.run(attempt, lambda last: JmsUnavailable(f"{url} failed: {last}"))
 
     def _page(self, response: httpx.Response) -> Page:
         try:

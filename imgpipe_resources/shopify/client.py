@@ -24,6 +24,7 @@ from imgpipe_assets.errors import (
     SkuAmbiguous,
     SkuNotFound,
 )
+from imgpipe_resources.http import Again, RetryPolicy, again_if_transient
 from imgpipe_resources.publishing import MediaRequest, ProductRef, PublishedMedia, Publisher
 from imgpipe_resources.shopify import documents as docs
 
@@ -76,41 +77,34 @@ class ShopifyAdmin(Publisher):
 
     def graphql(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
         """Send one document; wait out throttling, retry transient failures, raise the rest."""
-        last = ""
-        for attempt in range(self.max_attempts):
-            pause = self.backoff_s * 2**attempt
+        policy = RetryPolicy(self.max_attempts, self.backoff_s, self.max_wait_s)
+
+        def attempt() -> dict[str, Any]:
             try:
                 response = self._client().post(
                     self.endpoint, json={"query": document, "variables": variables}
                 )
             except httpx.TransportError as exc:
-                last = type(exc).__name__
-            else:
-                if response.status_code == 429:
-                    last = "HTTP 429"
-                    retry_after = response.headers.get("Retry-After", "")
-                    pause = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 1.0
-                elif response.status_code >= 500:
-                    last = f"HTTP {response.status_code}"
-                elif response.status_code != 200:
-                    raise ShopifyError(
-                        f"Shopify answered HTTP {response.status_code}: {response.text[:200]}"
-                    )
-                else:
-                    body = response.json()
-                    errors = body.get("errors") or []
-                    codes = {(e.get("extensions") or {}).get("code") for e in errors}
-                    if "THROTTLED" in codes:
-                        last = "THROTTLED"
-                        pause = self._throttle_wait(body)
-                    elif errors:
-                        raise ShopifyError("; ".join(str(e.get("message")) for e in errors)[:500])
-                    else:
-                        return dict(body.get("data") or {})
-            if attempt + 1 < self.max_attempts:
-                time.sleep(min(pause, self.max_wait_s))
-        raise ShopifyUnavailable(
-            f"Shopify did not answer after {self.max_attempts} attempts ({last})"
+                raise Again(type(exc).__name__) from None
+            again_if_transient(response.status_code, response.headers)
+            if response.status_code != 200:
+                raise ShopifyError(
+                    f"Shopify answered HTTP {response.status_code}: {response.text[:200]}"
+                )
+            body = response.json()
+            errors = body.get("errors") or []
+            codes = {(e.get("extensions") or {}).get("code") for e in errors}
+            if "THROTTLED" in codes:
+                raise Again("THROTTLED", self._throttle_wait(body))
+            if errors:
+                raise ShopifyError("; ".join(str(e.get("message")) for e in errors)[:500])
+            return dict(body.get("data") or {})
+
+        return policy.run(
+            attempt,
+            lambda last: ShopifyUnavailable(
+                f"Shopify did not answer after {self.max_attempts} attempts ({last})"
+            ),
         )
 
     def find_product(self, sku: str) -> ProductRef:
@@ -250,24 +244,30 @@ class ShopifyAdmin(Publisher):
         )
         target = result["stagedTargets"][0]
         form = {p["name"]: p["value"] for p in target.get("parameters") or []}
-        last = ""
-        for attempt in range(self.max_attempts):
+        content = request.content or b""
+
+        def attempt() -> str:
             try:
                 response = httpx.post(
                     target["url"],
                     data=form,
                     timeout=self.timeout_s,
-                    files={"file": (request.filename, request.content, request.content_type)},
+                    files={"file": (request.filename, content, request.content_type)},
                 )
-                if response.status_code < 300:
-                    return str(target["resourceUrl"])
-                last = f"HTTP {response.status_code}"
-                if response.status_code < 500:
-                    break
             except httpx.TransportError as exc:
-                last = type(exc).__name__
-            time.sleep(min(self.backoff_s * 2**attempt, self.max_wait_s))
-        raise ShopifyUnavailable(f"staged upload of {request.filename} failed ({last})")
+                raise Again(type(exc).__name__) from None
+            again_if_transient(response.status_code, response.headers)
+            if response.status_code >= 300:
+                raise ShopifyUnavailable(
+                    f"staged upload of {request.filename} failed (HTTP {response.status_code})"
+                )
+            return str(target["resourceUrl"])
+
+        policy = RetryPolicy(self.max_attempts, self.backoff_s, self.max_wait_s)
+        return policy.run(
+            attempt,
+            lambda last: ShopifyUnavailable(f"staged upload of {request.filename} failed ({last})"),
+        )
 
     def _replace_older(
         self, request: MediaRequest, product: ProductRef, keep: str, attached: set[str]
