@@ -21,10 +21,10 @@ class MediaRequest:
     theme: str
     filename: str  # deterministic per (sku, sha256, theme): the duplicate guard
     alt: str
-    source_url: str
+    source_url: str | None  # the store's public URL for the composite, if it has one
     storage_key: str
-    # The bytes, when ``source_url`` is not a public https URL (local storage): the client
-    # then uploads them to Shopify first (a staged upload).
+    # The bytes, when the store has no public URL (local storage): the client then
+    # uploads them to Shopify first (a staged upload).
     content: bytes | None = None
     content_type: str = "image/jpeg"
 
@@ -94,7 +94,7 @@ class ShopifyOutbox(Publisher):
                 "id": media_id,
                 "filename": request.filename,
                 "alt": request.alt,
-                "originalSource": request.source_url,
+                "originalSource": request.source_url or f"staged upload of {request.storage_key}",
                 "mediaContentType": "IMAGE",
             },
             "request": {k: v for k, v in asdict(request).items() if k != "content"},

@@ -109,9 +109,10 @@ class ReplicateSegmenter(SegmentationProvider):
         if own_alpha is not None:  # already cut out: nothing to pay for
             alpha = own_alpha.astype(np.float32) / 255.0
             return cutout_from_alpha(rgb, alpha, "source-alpha", work_px=request.work_px)
-        source = request.source_uri
-        if not source or not source.startswith("https://"):
-            source = f"data:{_mime(data)};base64,{base64.b64encode(data).decode()}"
+        # The store's public URL, or the bytes inline where it has none (local files).
+        source = (
+            request.source_uri or f"data:{_mime(data)};base64,{base64.b64encode(data).decode()}"
+        )
         work = Work(
             key=f"mask:{request.sha256}:{self.model_ref}",
             stage="mask",

@@ -41,6 +41,12 @@ class ObjectStore(dg.ConfigurableResource, ABC):
     def uri(self, key: str) -> str:
         """Where a person (or Shopify) can fetch the object."""
 
+    def public_url(self, key: str) -> str | None:
+        """An https URL anyone (Replicate, Shopify) can fetch the object from, or None when
+        the store has none (local files): callers then send the bytes themselves."""
+        uri = self.uri(key)
+        return uri if uri.startswith("https://") else None
+
     @abstractmethod
     def delete(self, key: str) -> None: ...
 

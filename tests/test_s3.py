@@ -75,6 +75,9 @@ def test_cdn_base_url_replaces_presigning(store: S3ObjectStore) -> None:
         s3=store.s3, bucket=store.bucket, prefix="imgpipe/", cdn_base_url="https://cdn.shop.test/"
     )
     assert cdn.uri("masks/x.png") == "https://cdn.shop.test/imgpipe/masks/x.png"
+    assert cdn.public_url("masks/x.png") == cdn.uri("masks/x.png")
+    # moto serves plain http on loopback: not a URL Replicate or Shopify could fetch.
+    assert store.public_url("masks/x.png") is None
 
 
 def test_prod_environment_selects_s3_by_configuration_alone(
@@ -130,3 +133,12 @@ def test_prod_environment_selects_s3_by_configuration_alone(
     keys = {o["Key"].split("/")[0] for o in listed["Contents"]}
     assert keys == {"originals", "masks", "backgrounds", "composites"}
     assert not (tmp_path / "home" / "composites").exists()
+
+
+def test_local_files_have_no_public_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Callers then send the bytes themselves (a data URI, a staged upload)."""
+    from imgpipe_resources.storage import LocalObjectStore
+
+    local = LocalObjectStore(root=str(tmp_path))
+    local.put("masks/x.png", b"png", "image/png")
+    assert local.public_url("masks/x.png") is None

@@ -87,9 +87,8 @@ def mask(
             cut, cached, size, cost, prediction = stored_cut, True, len(png), 0.0, None
             model = f"stored ({cut.model})"
         else:
-            uri = storage.uri(orig_key)
             request = CutoutRequest(
-                ref.sku, ref.sha256, uri if uri.startswith("https://") else None, ledger, work_px
+                ref.sku, ref.sha256, storage.public_url(orig_key), ledger, work_px
             )
             cut = segmenter.cut_out(data, request)
             stored = storage.put(mkey, cut.png(), "image/png")

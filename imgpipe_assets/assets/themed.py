@@ -121,17 +121,17 @@ def publish_work(
         # The shop's own product title names the product best; 3JMS's is the fallback.
         title = str(product.title or payload.get("title") or ref.sku)
         ext = job.composite_key.rsplit(".", 1)[-1]
-        uri = storage.uri(job.composite_key)
+        public = storage.public_url(job.composite_key)
         request = MediaRequest(
             sku=ref.sku,
             sha256=ref.sha256,
             theme=theme.name,
             filename=f"imgpipe-{ref.sku}-{ref.sha256[:12]}-{theme.name}.{ext}",
             alt=theme.alt.format(title=title, sku=ref.sku),
-            source_url=uri,
+            source_url=public,
             storage_key=job.composite_key,
             # Without a public URL (local storage) the client uploads the bytes itself.
-            content=None if uri.startswith("https://") else storage.get(job.composite_key),
+            content=None if public else storage.get(job.composite_key),
             content_type=CONTENT_TYPES[theme.output_format],
         )
         media = publisher.publish(request, product)
@@ -233,7 +233,6 @@ def background_work(
             framed = framed_cutout(cut.rgb, cut.alpha, theme.frame)
             fkey = cutout_key(job.img_sha256, f"{theme.name}-{fingerprint}")
             storage.put(fkey, framed, "image/png")
-            uri = storage.uri(fkey)
             made = generator.generate(
                 GenerationRequest(
                     job.sku,
@@ -241,7 +240,7 @@ def background_work(
                     theme.name,
                     fingerprint,
                     framed,
-                    uri if uri.startswith("https://") else None,
+                    storage.public_url(fkey),
                     theme.background,
                     ledger,
                 )

@@ -172,9 +172,7 @@ class ShopifyAdmin(Publisher):
         if existing:
             file_id = existing[0]["id"]
         else:
-            source = request.source_url
-            if not source.startswith("https://"):
-                source = self._stage(request)
+            source = request.source_url or self._stage(request)
             try:
                 result = self._mutate(
                     docs.FILE_CREATE,
