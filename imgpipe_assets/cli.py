@@ -211,22 +211,18 @@ def webhook_serve(host: str, port: int) -> None:
     import uvicorn
 
     from imgpipe_resources.jms.receiver import create_app
-    from imgpipe_resources.jms.settings import JmsSettings
 
-    jms = JmsSettings.from_env()
-    if not jms.webhook_secrets:
+    settings = _settings()
+    if not settings.jms.webhook_secrets:
         raise Fail("JMS_WEBHOOK_SECRET is not set: every delivery would be refused")
-    app = create_app(_settings(), jms)
+    app = create_app(settings)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)
 
 
 @webhook.command("sign")
 @click.argument("body_file", type=click.File("rb"), default="-")
 @click.option(
-    "--secret",
-    envvar="JMS_WEBHOOK_SECRET",
-    required=True,
-    help="Shared secret (default: the first of JMS_WEBHOOK_SECRET).",
+    "--secret", default=None, help="Shared secret (default: the first of JMS_WEBHOOK_SECRET)."
 )
 @click.option("--delivery-id", default=None, help="Delivery id (default: a new UUID).")
 @click.option("--timestamp", type=int, default=None, help="Unix seconds (default: now).")
@@ -239,13 +235,20 @@ def webhook_serve(host: str, port: int) -> None:
 )
 @_guard
 def webhook_sign(
-    body_file: Any, secret: str, delivery_id: str | None, timestamp: int | None, as_curl: str | None
+    body_file: Any,
+    secret: str | None,
+    delivery_id: str | None,
+    timestamp: int | None,
+    as_curl: str | None,
 ) -> None:
     """Print the signature headers for a body (a file, or - for stdin), for testing by hand."""
     from imgpipe_resources.jms.signing import sign
 
+    secrets = [secret] if secret else list(_settings().jms.webhook_secrets)
+    if not secrets:
+        raise Fail("no secret: pass --secret or set JMS_WEBHOOK_SECRET")
     body = body_file.read()
-    headers = sign(body, secret.split(",")[0].strip(), timestamp=timestamp, delivery_id=delivery_id)
+    headers = sign(body, secrets[0], timestamp=timestamp, delivery_id=delivery_id)
     if as_curl:
         parts = " ".join(f"-H '{k}: {v}'" for k, v in headers.items())
         quoted = body.decode().replace("'", "'\\''")

@@ -13,7 +13,6 @@ from imgpipe_assets.environments import executor_for, resources_for
 from imgpipe_assets.jobs import mask_job, publish_job, render_job
 from imgpipe_assets.retention import retention_job, retention_schedule
 from imgpipe_assets.themes import load_themes
-from imgpipe_resources.jms.settings import JmsSettings
 from imgpipe_resources.settings import Settings
 from sensors.chain import chain_sensor
 from sensors.failures import failure_sensor
@@ -22,8 +21,8 @@ from sensors.jms_poll import build_jms_poll_sensor
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """Everything for one environment; the theme file fixes the theme partitions."""
-    jms = JmsSettings.from_env()
+    """Everything for one environment, from ``settings`` alone; the theme file fixes the
+    theme partitions."""
     render, shopify_media = build_themed_assets(load_themes(settings.themes_path))
     return dg.Definitions(
         assets=[mask, render, shopify_media, jobs_report],
@@ -44,10 +43,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             intake_sensor,
             chain_sensor,
             failure_sensor,
-            build_jms_poll_sensor(jms.poll_interval_s, settings.max_images_per_sku),
+            build_jms_poll_sensor(settings.jms.poll_interval_s, settings.max_images_per_sku),
         ],
         resources=resources_for(settings),
-        executor=executor_for(),
+        executor=executor_for(settings),
     )
 
 

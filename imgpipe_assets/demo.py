@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,7 +46,7 @@ def gate_line(verdicts: list[gates.Verdict]) -> str:
 
 
 def dagster_home(settings: Settings) -> Path:
-    return Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster")
+    return settings.instance_dir()
 
 
 def run_demo(

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from imgpipe_resources.db.engine import get_engine, upgrade
-from imgpipe_resources.settings import Settings, default_models_dir
+from imgpipe_resources.settings import NAMES, Settings, default_models_dir
 
 PG_URL = os.environ.get(
     "IMGPIPE_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -23,8 +23,20 @@ REQUIRE_PG = os.environ.get("IMGPIPE_REQUIRE_POSTGRES") == "1"
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 
 
+# Where the weights are is the one setting the tests take from the machine.
+MODELS_DIR = Path(os.environ.get("IMGPIPE_MODELS_DIR") or default_models_dir())
+
+
 def models_dir() -> Path:
-    return Path(os.environ.get("IMGPIPE_MODELS_DIR") or default_models_dir())
+    return MODELS_DIR
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's environment stays out of the tests: every imgpipe setting is unset
+    unless a test sets it itself."""
+    for name in NAMES:
+        monkeypatch.delenv(name, raising=False)
 
 
 def make_settings(home: Path, database_url: str | None = None, **overrides: object) -> Settings:
@@ -38,6 +50,21 @@ def make_settings(home: Path, database_url: str | None = None, **overrides: obje
     if overrides:
         settings = Settings(**{**settings.__dict__, **overrides})  # type: ignore[arg-type]
     return settings
+
+
+def reread(settings: Settings, monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
+    """``settings`` with more variables set, as a process started with them would read
+    them; they stay in the environment for the ``dagster.EnvVar`` secrets they name."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    base = {
+        "IMGPIPE_HOME": str(settings.home),
+        "IMGPIPE_DATABASE_URL": settings.database_url,
+        "IMGPIPE_THEMES": str(settings.themes_path),
+        "IMGPIPE_MODELS_DIR": str(settings.models_dir),
+        "MAX_IMAGES_PER_SKU": str(settings.max_images_per_sku),
+    }
+    return Settings.from_env({**base, **env})
 
 
 @pytest.fixture

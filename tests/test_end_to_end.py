@@ -24,7 +24,6 @@ from imgpipe_assets.local_run import write_local_instance_config
 from imgpipe_resources.db.engine import session_scope, upgrade
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.jms.receiver import PATH, create_app
-from imgpipe_resources.jms.settings import JmsSettings
 from imgpipe_resources.jms.signing import sign
 from imgpipe_resources.settings import Settings
 from tests.conftest import SMALL_THEMES, models_dir
@@ -104,7 +103,7 @@ def receiver(env: dict[str, str]) -> Iterator[str]:
     port = _port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, JmsSettings.from_env(env)),
+            create_app(settings),
             host="127.0.0.1",
             port=port,
             log_level="warning",

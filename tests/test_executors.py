@@ -5,7 +5,13 @@ import importlib.util
 import dagster as dg
 import pytest
 
-from imgpipe_assets.environments import ConfigurationError, executor_for
+from imgpipe_assets.environments import ConfigurationError
+from imgpipe_assets.environments import executor_for as _executor_for
+from imgpipe_resources.settings import Settings
+
+
+def executor_for(env: dict[str, str]) -> dg.ExecutorDefinition:
+    return _executor_for(Settings.from_env(env))
 
 
 def test_runs_execute_in_process_unless_told_otherwise() -> None:
@@ -26,7 +32,7 @@ def test_celery_reads_its_broker_from_the_environment_not_run_config() -> None:
 
 
 def test_unknown_or_missing_executors_are_named_errors() -> None:
-    with pytest.raises(ConfigurationError, match="in_process, multiprocess, celery or k8s"):
+    with pytest.raises(ConfigurationError, match="in_process, multiprocess, celery, k8s"):
         executor_for({"IMGPIPE_EXECUTOR": "threads"})
     if importlib.util.find_spec("dagster_k8s") is None:
         with pytest.raises(ConfigurationError, match=r"\.\[k8s\]"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -129,7 +130,7 @@ def test_private_addresses_are_refused(host: str) -> None:
 
 
 def test_a_batch_of_announced_photos_survives_its_bad_members(
-    small_settings: Settings, server: str, photo: bytes, monkeypatch: pytest.MonkeyPatch
+    small_settings: Settings, server: str, photo: bytes
 ) -> None:
     """Six photos announced by URL in one mask run: each bad one fails with its own named
     error in the jobs table, the good ones are fetched, stored and cut out."""
@@ -156,8 +157,8 @@ def test_a_batch_of_announced_photos_survives_its_bad_members(
                 delivery_id=sku,
             )
             keys.append(outcome.partition_key)
-    monkeypatch.setenv("JMS_ALLOWED_IMAGE_HOSTS", "localhost")
-    defs = build_definitions(small_settings)
+    jms = dataclasses.replace(small_settings.jms, allowed_image_hosts=("localhost",))
+    defs = build_definitions(dataclasses.replace(small_settings, jms=jms))
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("images", keys)
         result = run_range(defs, instance, "mask_job", keys[0], keys[-1])

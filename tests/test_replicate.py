@@ -19,7 +19,7 @@ from imgpipe_resources.replicate_models import ReplicateModels
 from imgpipe_resources.segmentation import CutoutRequest, ReplicateSegmenter
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import LocalObjectStore
-from tests.conftest import run_range
+from tests.conftest import reread, run_range
 
 MODEL = "851-labs/background-remover:" + "a0" * 32
 
@@ -148,13 +148,19 @@ def test_refusals_are_named_errors(small_settings: Settings, sample_photos: dict
             seg.cut_out(data, request(small_settings, data))
 
 
-def _chain_env(fake: FakeReplicate, monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
-    monkeypatch.setenv("IMGPIPE_SEGMENTER", "replicate")
-    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_test")
-    monkeypatch.setenv("REPLICATE_BASE_URL", fake.url)
-    monkeypatch.setenv("REPLICATE_PRICE_PER_SECOND", "0.001")
-    for k, v in extra.items():
-        monkeypatch.setenv(k, v)
+def _chain_env(
+    settings: Settings, fake: FakeReplicate, monkeypatch: pytest.MonkeyPatch, **extra: str
+) -> Settings:
+    """``settings`` with cut-outs on the fake Replicate."""
+    return reread(
+        settings,
+        monkeypatch,
+        IMGPIPE_SEGMENTER="replicate",
+        REPLICATE_API_TOKEN="r8_test",
+        REPLICATE_BASE_URL=fake.url,
+        REPLICATE_PRICE_PER_SECOND="0.001",
+        **extra,
+    )
 
 
 def _ingest_many(settings: Settings, sample_photos: dict, n: int) -> list[str]:
@@ -200,12 +206,12 @@ def test_every_image_finishes_under_injected_faults_and_pays_once(
         seed=7,
     )
     with FakeReplicate(latency_s=1.3, faults=faults) as fake:  # outlasts Prefer: wait=1
-        _chain_env(fake, monkeypatch, REPLICATE_CONCURRENCY="4")
+        chained = _chain_env(small_settings, fake, monkeypatch, REPLICATE_CONCURRENCY="4")
         # 36 % of creations fail (429 or 500): 12 attempts make running out of them
         # (p = 5e-6 per prediction) a non-event.
         _fast_models(monkeypatch, create_attempts=12)
         keys = _ingest_many(small_settings, sample_photos, 12)
-        defs = build_definitions(small_settings)
+        defs = build_definitions(chained)
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions("images", keys)
             for _ in range(2):  # one re-run of every partition
@@ -234,13 +240,13 @@ def test_a_photo_the_model_always_fails_is_named_and_spares_its_batch(
 ) -> None:
     settings = small_settings
     with FakeReplicate(latency_s=0.1) as fake:
-        _chain_env(fake, monkeypatch)
+        chained = _chain_env(settings, fake, monkeypatch)
         _fast_models(monkeypatch)
         keys = _ingest_many(settings, sample_photos, 3)
         bad = settings.home.parent / "many" / "ITEM-001.jpg"
         bad_sha = hashlib.sha256(bad.read_bytes()).hexdigest()
         fake.faults.always_fail = frozenset({bad_sha})
-        defs = build_definitions(settings)
+        defs = build_definitions(chained)
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions("images", keys)
             result = run_range(defs, instance, "mask_job", keys[0], keys[-1])
@@ -260,10 +266,10 @@ def test_daily_budget_refuses_new_predictions_only(
     small_settings: Settings, sample_photos: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with FakeReplicate(latency_s=0.3) as fake:
-        _chain_env(fake, monkeypatch, REPLICATE_DAILY_BUDGET_USD="0.0002")
+        chained = _chain_env(small_settings, fake, monkeypatch, REPLICATE_DAILY_BUDGET_USD="0.0002")
         _fast_models(monkeypatch)
         keys = _ingest_many(small_settings, sample_photos, 3)
-        defs = build_definitions(small_settings)
+        defs = build_definitions(chained)
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions("images", keys)
             job = defs.resolve_job_def("mask_job")
@@ -307,10 +313,10 @@ def test_generative_theme_paints_once_per_image_and_keeps_the_product(
     themes = small_settings.themes_path
     themes.write_text(SMALL_THEMES + GENERATIVE_THEME.format(version="b" * 64))
     with FakeReplicate(latency_s=0.2) as fake:
-        _chain_env(fake, monkeypatch, IMGPIPE_BACKGROUNDS="replicate")
+        chained = _chain_env(small_settings, fake, monkeypatch, IMGPIPE_BACKGROUNDS="replicate")
         _fast_models(monkeypatch)
         (key,) = _ingest_many(small_settings, sample_photos, 1)
-        defs = build_definitions(small_settings)
+        defs = build_definitions(chained)
         with dg.instance_for_test() as instance:
             instance.add_dynamic_partitions("images", [key])
             job = defs.resolve_job_def("mask_job")

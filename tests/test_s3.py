@@ -92,7 +92,8 @@ def test_prod_environment_selects_s3_by_configuration_alone(
     from imgpipe_assets.cli import main
     from imgpipe_assets.environments import ConfigurationError, storage_for
     from imgpipe_resources.fakes.replicate_server import FakeReplicate
-    from tests.conftest import SMALL_THEMES, make_settings, models_dir
+    from imgpipe_resources.settings import Settings
+    from tests.conftest import SMALL_THEMES, models_dir
 
     boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **CREDS).create_bucket(
         Bucket="prod-bucket"
@@ -112,12 +113,11 @@ def test_prod_environment_selects_s3_by_configuration_alone(
         "IMGPIPE_MODELS_DIR": str(models_dir()),
         "DAGSTER_HOME": str(tmp_path / "dh"),
     }
-    settings = make_settings(tmp_path / "home")
-    assert isinstance(storage_for(settings, env), S3ObjectStore)
+    assert isinstance(storage_for(Settings.from_env(env)), S3ObjectStore)
     with pytest.raises(ConfigurationError, match="S3_BUCKET"):
-        storage_for(settings, {"IMGPIPE_STORAGE": "s3"})
+        storage_for(Settings.from_env({"IMGPIPE_STORAGE": "s3"}))
     with pytest.raises(ConfigurationError, match="IMGPIPE_STORAGE"):
-        storage_for(settings, {"IMGPIPE_STORAGE": "ftp"})
+        Settings.from_env({"IMGPIPE_STORAGE": "ftp"})
 
     with FakeReplicate(latency_s=0.2) as fake:
         env = {**env, "REPLICATE_BASE_URL": fake.url, "REPLICATE_API_TOKEN": "r8_test"}

@@ -25,7 +25,7 @@ from imgpipe_resources.shopify.client import (
     SkuAmbiguous,
     SkuNotFound,
 )
-from tests.conftest import SHARED, ingest
+from tests.conftest import SHARED, ingest, reread
 
 SCHEMA = SHARED / "schemas" / "shopify-admin-schema-2025-01.json.gz"
 
@@ -136,10 +136,14 @@ def test_chain_publishes_every_composite_once_under_faults(
     )
     with FakeShopify(SCHEMA, faults) as fake:
         products = {sku: fake.add_product(sku.title(), [sku]) for sku in sample_photos}
-        monkeypatch.setenv("IMGPIPE_PUBLISHER", "shopify")
-        monkeypatch.setenv("SHOPIFY_STORE_DOMAIN", "shop.test")
-        monkeypatch.setenv("SHOPIFY_ADMIN_TOKEN", "shpat_test")
-        monkeypatch.setenv("SHOPIFY_ADMIN_URL", fake.url)
+        shop = reread(
+            small_settings,
+            monkeypatch,
+            IMGPIPE_PUBLISHER="shopify",
+            SHOPIFY_STORE_DOMAIN="shop.test",
+            SHOPIFY_ADMIN_TOKEN="shpat_test",
+            SHOPIFY_ADMIN_URL=fake.url,
+        )
         original = ShopifyAdmin.__init__
 
         def quick(self: ShopifyAdmin, **data: object) -> None:
@@ -148,7 +152,7 @@ def test_chain_publishes_every_composite_once_under_faults(
 
         monkeypatch.setattr(ShopifyAdmin, "__init__", quick)
         keys = ingest(small_settings, list(sample_photos.values()))
-        defs = build_definitions(small_settings)
+        defs = build_definitions(shop)
         themes = list(load_themes(small_settings.themes_path).values())
         with dg.instance_for_test() as instance:
             for _ in range(2):  # the second pass re-runs every partition

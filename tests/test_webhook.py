@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -21,7 +22,6 @@ from sqlalchemy import select
 from imgpipe_resources.db.engine import session_scope, upgrade
 from imgpipe_resources.db.models import IntakeRecord
 from imgpipe_resources.jms.receiver import PATH, create_app
-from imgpipe_resources.jms.settings import JmsSettings
 from imgpipe_resources.jms.signing import DELIVERY, SIGNATURE, TIMESTAMP, sign
 from imgpipe_resources.settings import Settings
 from tests.conftest import make_settings
@@ -31,11 +31,13 @@ OLD = "s3cret-previous"
 SHA = "ab" * 32
 
 
-def jms_settings(**overrides: object) -> JmsSettings:
-    base = JmsSettings.from_env(
+def with_jms(settings: Settings, **overrides: object) -> Settings:
+    """``settings`` with the receiver's 3JMS settings: two secrets, a 4 KiB body cap."""
+    jms = Settings.from_env(
         {"JMS_WEBHOOK_SECRET": f"{SECRET}, {OLD}", "JMS_WEBHOOK_MAX_BODY": "4096"}
-    )
-    return JmsSettings(**{**base.__dict__, **overrides})  # type: ignore[arg-type]
+    ).jms
+    jms = dataclasses.replace(jms, **overrides)  # type: ignore[arg-type]
+    return dataclasses.replace(settings, jms=jms)
 
 
 def event(**fields: object) -> bytes:
@@ -65,7 +67,7 @@ def receiver_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Setting
 
 @pytest.fixture
 def client(receiver_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(receiver_settings, jms_settings())) as c:
+    with TestClient(create_app(with_jms(receiver_settings))) as c:
         yield c
 
 
@@ -224,7 +226,7 @@ def test_max_images_per_sku_is_enforced_with_a_reason(
     receiver_settings: Settings,
 ) -> None:
     limited = Settings(**{**receiver_settings.__dict__, "max_images_per_sku": 1})
-    with TestClient(create_app(limited, jms_settings())) as client:
+    with TestClient(create_app(with_jms(limited))) as client:
         first = event(sha256="11" * 32)
         second = event(sha256="22" * 32)
         assert post(client, first, sign(first, SECRET)).status_code == 202
@@ -251,7 +253,7 @@ def live_receiver(settings: Settings) -> Iterator[str]:
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, jms_settings()), host="127.0.0.1", port=port, log_level="warning"
+            create_app(with_jms(settings)), host="127.0.0.1", port=port, log_level="warning"
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

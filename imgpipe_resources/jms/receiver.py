@@ -23,7 +23,6 @@ from imgpipe_resources.jms.payload import (
     parse_event,
     record_event,
 )
-from imgpipe_resources.jms.settings import JmsSettings
 from imgpipe_resources.jms.signing import DELIVERY, SIGNATURE, TIMESTAMP, verify
 from imgpipe_resources.settings import Settings
 
@@ -46,9 +45,10 @@ async def _read_capped(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
-def create_app(settings: Settings, jms: JmsSettings) -> FastAPI:
+def create_app(settings: Settings) -> FastAPI:
     """The ASGI app. Refuses to start on an old database schema."""
     check_schema(settings.database_url)
+    jms = settings.jms
     app = FastAPI(
         title="imgpipe 3JMS webhook receiver",
         version="1",
