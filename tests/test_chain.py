@@ -121,12 +121,11 @@ def test_batch_with_a_bad_photo_keeps_going_and_reruns_add_nothing(
         assert jobs[(sku, "white")].attempts == 1  # the re-run counted, and re-used
 
 
-def test_a_range_run_records_a_batch_summary_and_each_partition_its_own_detail(
+def test_a_range_run_records_each_partitions_own_materialisation(
     small_settings: Settings, sample_photos: dict
 ) -> None:
-    """Every partition of a range run shares its materialisation's metadata (Dagster has no
-    per-partition metadata for a range): a short summary, the same size for any batch, and
-    each partition's own storage key and preview in its observation."""
+    """One event shape for one partition or many: in a range run every partition gets one
+    materialisation, with its own storage key and preview, and nothing else."""
     keys = ingest(small_settings, list(sample_photos.values()))
     defs = build_definitions(small_settings)
     names = list(load_themes(small_settings.themes_path))
@@ -140,37 +139,29 @@ def test_a_range_run_records_a_batch_summary_and_each_partition_its_own_detail(
         )
         assert render.success
 
-        def events(kind: dg.DagsterEventType, asset: str) -> list[dg.EventLogRecord]:
-            fetch = (
-                instance.fetch_materializations
-                if kind == dg.DagsterEventType.ASSET_MATERIALIZATION
-                else instance.fetch_observations
-            )
-            return list(fetch(dg.AssetKey(asset), limit=100).records)
+        def records(asset: str) -> list[dg.EventLogRecord]:
+            return list(instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records)
 
         n, themed = len(keys), len(keys) * len(names)
         for asset, partitions in (("mask", n), ("composite", themed), ("backgrounds", themed)):
-            mats = events(dg.DagsterEventType.ASSET_MATERIALIZATION, asset)
-            assert len(mats) == partitions
+            mats = records(asset)
+            assert sorted(str(r.partition_key) for r in mats) == sorted(
+                set(str(r.partition_key) for r in mats)
+            )
+            assert len(mats) == partitions  # one each, no summary beside it
             for record in mats:
                 md = record.asset_materialization.metadata  # type: ignore[union-attr]
-                assert md["partitions"].value == partitions and "per_partition" not in md
-                made = partitions if asset != "backgrounds" else len(names)
-                assert md["created_count"].value == made
-        observed = {
-            r.partition_key: r.asset_observation.metadata  # type: ignore[union-attr]
-            for r in events(dg.DagsterEventType.ASSET_OBSERVATION, "composite")
-        }
-        assert len(observed) == themed
-        for key, md in observed.items():
-            image, theme = key.split("|")
+                assert "storage_key" in md and "status" in md and "seconds" in md
+        for record in records("composite"):
+            md = record.asset_materialization.metadata  # type: ignore[union-attr]
+            image, theme = str(record.partition_key).split("|")
             sku = image.split("~")[0]
             assert md["storage_key"].value.startswith(f"composites/{sku}/")
             assert f"/{theme}." in md["storage_key"].value and "preview" in md
-        masks = events(dg.DagsterEventType.ASSET_OBSERVATION, "mask")
-        assert {r.partition_key for r in masks} == set(keys)
-        # One stored background per procedural theme: its summary says it all.
-        assert not events(dg.DagsterEventType.ASSET_OBSERVATION, "backgrounds")
+        for record in records("mask"):
+            md = record.asset_materialization.metadata  # type: ignore[union-attr]
+            assert md["sku"].value == str(record.partition_key).split("~")[0]
+        assert not list(instance.fetch_observations(dg.AssetKey("composite"), limit=10).records)
 
 
 def test_a_doubtful_cut_out_is_held_for_review_in_every_theme(

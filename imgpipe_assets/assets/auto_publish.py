@@ -11,7 +11,7 @@ review theme is still done by materialising ``shopify_media`` in the UI.
 import dagster as dg
 from pydantic import Field
 
-from imgpipe_assets.assets.batch import record_each
+from imgpipe_assets.assets.batch import Stage, materialize_partitions
 from imgpipe_assets.assets.themed import held_for_review, publish_work, record_failure
 from imgpipe_assets.jobs import STAGE_TAG
 from imgpipe_assets.partitions import split_multi_key
@@ -53,8 +53,10 @@ def auto_publish(
         context.log.info(f"held for review, not published: {len(held)} composites")
     keys = [k for k in config.partitions if k not in held]
     work = publish_work(db, storage, themes, publisher, context.run_id)
-    done = record_each(context, SHOPIFY_MEDIA, keys, work, record_failure(db)) if keys else 0
-    context.log.info(f"published {done} composites")
+    stages = [Stage(SHOPIFY_MEDIA, work)]
+    if keys:
+        materialize_partitions(context, stages, record_failure(db), keys=keys)
+    context.log.info(f"published {len(keys)} composites")
 
 
 @dg.job(

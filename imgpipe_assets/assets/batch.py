@@ -1,16 +1,18 @@
 """Running an asset over every partition of a run, one partition's failure sparing the rest.
 
 A run may cover one partition (a click in the UI) or a range (the intake sensor, a
-backfill). Each partition is worked on its own; a named error is written to its jobs row
-and the others go on. If any failed, the successes are recorded as materialisations with
-their own metadata and the step fails naming the failures, so the UI shows exactly which
-partitions exist.
+backfill): the events are the same. Each partition is worked on its own and, when it
+succeeds, recorded as its own materialisation carrying its own metadata (storage key, size,
+cost, timings, preview), so the UI's partition page shows what that partition made. A named
+error is written to the partition's jobs row and the others go on; the step then fails
+naming exactly the partitions that did not make it. One event per partition, each with its
+own metadata only: the event log grows with the batch, not with its square.
 
-A range run that succeeds is recorded by Dagster as one materialisation per partition, all
-with the same metadata (Dagster has no per-partition metadata for a range): imgpipe gives
-it a short summary of the batch, and each partition's own metadata (object key, preview)
-as an observation of that partition. Copying every partition's metadata into every event
-would grow the event log with the square of the batch size.
+The assets run this with ``output_required=False``. A run of one partition (a click in the
+UI) yields its result as the step's output, so assets downstream in the same run go on; a
+range run records each partition's materialisation itself and yields nothing (Dagster's
+own materialisation of a range would give every partition one shared set of metadata), so
+a range of several assets runs as one run per asset, as the sensors launch them.
 """
 
 from __future__ import annotations
@@ -30,17 +32,14 @@ from imgpipe_assets.errors import ImgpipeError, InternalError
 Work = Callable[[str], dict[str, Any]]
 OnError = Callable[[str, str, str], None]
 log = logging.getLogger(__name__)
-MAX_WARNINGS = 100  # partitions a range summary names under "warnings"
 
 
 class Stage(NamedTuple):
     """The asset a piece of work materialises. A partition's stages run in order; a failed
-    stage stops that partition's later stages, never another partition's. ``detail``: in a
-    range run, each partition's own metadata is recorded as an observation of it."""
+    stage stops that partition's later stages, never another partition's."""
 
     asset_key: dg.AssetKey
     work: Work
-    detail: bool = True
 
 
 def preview(jpeg: bytes, alt: str = "preview") -> dg.MetadataValue:
@@ -50,27 +49,17 @@ def preview(jpeg: bytes, alt: str = "preview") -> dg.MetadataValue:
     )
 
 
-def summary(keys: Sequence[str], by_key: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """What a range run's materialisations say of the whole batch: how many partitions,
-    how many were made or found stored, time and cost, and which ones want a look."""
+def summary(keys: Sequence[str], by_key: dict[str, dict[str, Any]]) -> str:
+    """One line on the whole batch for the run's log: counts, time, cost, doubts."""
     statuses = Counter(str(m["status"]) for m in by_key.values() if "status" in m)
-    warnings = {
-        k: str(m["review_reasons"])
-        for k, m in by_key.items()
-        if m.get("review_reasons") not in (None, "none")
-    }
-    out: dict[str, Any] = {
-        "partitions": len(keys),
-        "first_partition": keys[0],
-        "last_partition": keys[-1],
-        **{f"{status.replace(' ', '_')}_count": n for status, n in sorted(statuses.items())},
-        "seconds_total": round(sum(float(m.get("seconds", 0)) for m in by_key.values()), 3),
-        "cost_usd_total": round(sum(float(m.get("cost_usd", 0)) for m in by_key.values()), 6),
-        "detail": "each partition's metadata is in its observation of this run",
-    }
-    if warnings:
-        out["warnings"] = dg.MetadataValue.json(dict(list(warnings.items())[:MAX_WARNINGS]))
-    return out
+    doubtful = sum(1 for m in by_key.values() if m.get("review_reasons") not in (None, "none"))
+    seconds = sum(float(m.get("seconds", 0)) for m in by_key.values())
+    cost = sum(float(m.get("cost_usd", 0)) for m in by_key.values())
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    return (
+        f"{len(by_key)} of {len(keys)} partitions ({counts or 'none'}), {seconds:.1f} s of "
+        f"work, ${cost:.4f}" + (f", {doubtful} held for review" if doubtful else "")
+    )
 
 
 def _attempt(
@@ -97,7 +86,7 @@ def _attempt_stages(
     key: str,
 ) -> tuple[dict[dg.AssetKey, dict[str, Any]], tuple[str, str] | None]:
     done: dict[dg.AssetKey, dict[str, Any]] = {}
-    for asset_key, work, _detail in stages:
+    for asset_key, work in stages:
         kind, value = _attempt(context, work, key)
         if kind != "ok":
             return done, value
@@ -149,69 +138,39 @@ def _failure(keys: Sequence[str], failures: dict) -> dg.Failure:
     )
 
 
-def _log_each(
-    context: dg.OpExecutionContext | dg.AssetExecutionContext,
-    results: Results,
-    event: type[dg.AssetMaterialization] | type[dg.AssetObservation] = dg.AssetMaterialization,
-) -> None:
+def _log_each(context: dg.OpExecutionContext | dg.AssetExecutionContext, results: Results) -> None:
     for asset_key, by_key in results.items():
         for key, metadata in by_key.items():
-            context.log_event(event(asset_key=asset_key, partition=key, metadata=metadata))
+            context.log_event(
+                dg.AssetMaterialization(asset_key=asset_key, partition=key, metadata=metadata)
+            )
 
 
-def record_each(
-    context: dg.OpExecutionContext,
-    asset_key: dg.AssetKey,
-    keys: Sequence[str],
-    work: Work,
-    on_error: OnError,
-    workers: int = 1,
-) -> int:
-    """``materialize_each`` for an op that works on any set of an asset's partitions (not
-    only a contiguous range): each success is recorded as that partition's materialisation;
-    the op fails naming the failures. Returns the number of successes."""
-    results, failures = _work_all(context, keys, [Stage(asset_key, work)], on_error, workers)
-    _log_each(context, results)
-    if failures:
-        raise _failure(keys, failures)
-    return len(results[asset_key])
-
-
-def materialize_stages(
-    context: dg.AssetExecutionContext,
+def materialize_partitions(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
     stages: Sequence[Stage],
     on_error: OnError,
+    keys: Sequence[str] | None = None,
     workers: int = 1,
 ) -> list[dg.MaterializeResult]:
-    """Run each partition of the run through ``stages`` (one per asset of a multi-asset),
-    ``workers`` partitions at a time (remote calls wait in parallel; local CPU work keeps
-    few), and report each partition's own outcome per asset.
+    """Run each partition (the run's own, or ``keys``) through ``stages`` (one per asset of
+    a multi-asset; a failed stage stops that partition's later stages only), ``workers``
+    partitions at a time (remote calls wait in parallel; local CPU work keeps few); fail
+    naming the failures.
 
-    If any partition failed, the successes are logged as their own materialisations and
-    the step fails naming the failures. Otherwise one result per asset covers the run: a
-    single partition's own metadata, or a range's summary with each partition's metadata
-    logged as its observation.
-    """
-    keys: Sequence[str] = context.partition_keys
+    Returns what an asset yields: for a run of one partition of an asset, its results; for
+    anything else nothing, each partition's materialisation having been recorded here."""
+    keys = list(context.partition_keys if keys is None else keys)
     results, failures = _work_all(context, keys, stages, on_error, workers)
-    if failures:
+    for stage in stages:
+        context.log.info(
+            f"{stage.asset_key.to_user_string()}: {summary(keys, results[stage.asset_key])}"
+        )
+    own_output = isinstance(context, dg.AssetExecutionContext) and len(keys) == 1
+    if failures or not own_output:
         _log_each(context, results)
+    if failures:
         raise _failure(keys, failures)
-    if len(keys) == 1:
-        return [dg.MaterializeResult(asset_key=a, metadata=m[keys[0]]) for a, m in results.items()]
-    detailed = {s.asset_key for s in stages if s.detail}
-    _log_each(context, {a: m for a, m in results.items() if a in detailed}, dg.AssetObservation)
-    return [
-        dg.MaterializeResult(asset_key=a, metadata=summary(keys, m)) for a, m in results.items()
-    ]
-
-
-def materialize_each(
-    context: dg.AssetExecutionContext,
-    work: Work,
-    on_error: OnError,
-    workers: int = 1,
-) -> dg.MaterializeResult:
-    """``materialize_stages`` for a single asset: ``work`` for every partition of the run."""
-    (result,) = materialize_stages(context, [Stage(context.asset_key, work)], on_error, workers)
-    return result
+    if not own_output:
+        return []
+    return [dg.MaterializeResult(asset_key=a, metadata=m[keys[0]]) for a, m in results.items()]

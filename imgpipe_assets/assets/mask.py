@@ -1,12 +1,13 @@
 """The ``mask`` asset: one cut-out per source image, shared by every theme."""
 
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import dagster as dg
 
-from imgpipe_assets.assets.batch import materialize_each, preview
+from imgpipe_assets.assets.batch import Stage, materialize_partitions, preview
 from imgpipe_assets.assets.checks import check_runs_as_a_step, gate_evaluation
 from imgpipe_assets.assets.sources import (
     image_ref,
@@ -38,6 +39,8 @@ from imgpipe_resources.themes import ThemeLibrary
     # Remote models are rate-limited and paid: `dagster instance concurrency set replicate N`
     # caps how many mask steps run at once across all runs.
     pool="replicate",
+    # Each partition records its own materialisation (materialize_partitions).
+    output_required=False,
 )
 def mask(
     context: dg.AssetExecutionContext,
@@ -46,7 +49,7 @@ def mask(
     segmenter: SegmentationProvider,
     themes: ThemeLibrary,
     fetcher: ImageFetcher,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     """Cut-out of each source photo: the product's own pixels with a soft alpha (RGBA PNG).
 
     Cropped to the product and sized for the largest theme. On a plain studio backdrop the
@@ -151,9 +154,9 @@ def mask(
             ),
         }
 
-    return materialize_each(
+    yield from materialize_partitions(
         context,
-        work,
+        [Stage(context.asset_key, work)],
         lambda key, code, msg: record_image_failure(db, key, code, msg),
         workers=segmenter.concurrency,
     )

@@ -15,7 +15,7 @@ import dagster as dg
 import numpy as np
 from PIL import Image
 
-from imgpipe_assets.assets.batch import Stage, materialize_each, materialize_stages, preview
+from imgpipe_assets.assets.batch import Stage, materialize_partitions, preview
 from imgpipe_assets.assets.mask import mask
 from imgpipe_assets.assets.sources import decode_plain, image_ref, stored_cutout
 from imgpipe_assets.errors import SourceMissing
@@ -378,12 +378,17 @@ def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefini
         name="render",
         specs=[
             dg.AssetSpec(
-                BACKGROUNDS, deps=[from_mask], description=BACKGROUNDS_DESCRIPTION, **common
+                BACKGROUNDS,
+                deps=[from_mask],
+                description=BACKGROUNDS_DESCRIPTION,
+                skippable=True,  # each partition records its own materialisation
+                **common,
             ),
             dg.AssetSpec(
                 COMPOSITE,
                 deps=[from_mask, BACKGROUNDS],
                 description=COMPOSITE_DESCRIPTION,
+                skippable=True,
                 **common,
             ),
         ],
@@ -403,16 +408,15 @@ def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefini
         selected = context.selected_asset_keys
         stages: list[Stage] = []
         if BACKGROUNDS in selected:
-            # A procedural theme's background is one stored image for every photo: the
-            # batch summary says it all. Generated ones differ per photo and cost money.
-            work = background_work(context.run_id, db, storage, themes, generator)
-            stages.append(Stage(BACKGROUNDS, work, detail=generative))
+            stages.append(
+                Stage(BACKGROUNDS, background_work(context.run_id, db, storage, themes, generator))
+            )
         if COMPOSITE in selected:
             stages.append(Stage(COMPOSITE, composite_work(context.run_id, db, storage, themes)))
         # Scaling, blending and encoding run in C, off the GIL: two partitions at a time;
         # four where partitions wait on a generative model.
         workers = 4 if generative else 2
-        yield from materialize_stages(context, stages, record_failure(db), workers=workers)
+        yield from materialize_partitions(context, stages, record_failure(db), workers=workers)
 
     @dg.asset(
         partitions_def=partitions,
@@ -422,6 +426,7 @@ def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefini
         kinds={"shopify"},
         code_version="1",
         pool="shopify",  # `dagster instance concurrency set shopify N` caps calls across runs
+        output_required=False,  # each partition records its own materialisation
     )
     def shopify_media(
         context: dg.AssetExecutionContext,
@@ -429,7 +434,7 @@ def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefini
         storage: ObjectStore,
         themes: ThemeLibrary,
         publisher: Publisher,
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult]:
         """The composite attached to the Shopify product with the image's SKU, exactly once.
 
         The media's filename is deterministic per (sku, sha256, theme), so a re-run finds the
@@ -439,6 +444,8 @@ def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefini
         """
 
         work = publish_work(db, storage, themes, publisher, context.run_id)
-        return materialize_each(context, work, record_failure(db))
+        yield from materialize_partitions(
+            context, [Stage(context.asset_key, work)], record_failure(db)
+        )
 
     return [render, shopify_media]
