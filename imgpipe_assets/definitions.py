@@ -18,6 +18,7 @@ from sensors.chain import chain_sensor
 from sensors.failures import failure_sensor
 from sensors.intake import intake_sensor
 from sensors.jms_poll import build_jms_poll_sensor
+from sensors.reconcile import build_reconcile_sensor
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -44,6 +45,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             chain_sensor,
             failure_sensor,
             build_jms_poll_sensor(settings.jms.poll_interval_s, settings.max_images_per_sku),
+            build_reconcile_sensor(settings.reconcile_after_s, settings.reconcile_attempts),
         ],
         resources=resources_for(settings),
         executor=executor_for(settings),

@@ -76,6 +76,8 @@ VARIABLES: tuple[Variable, ...] = tuple(
         ("MAX_IMAGES_PER_SKU", "10", False),
         ("JOB_CLEANUP_DAYS", "30", False),
         ("JOB_CLEANUP_COMPOSITES", "0", False),
+        ("IMGPIPE_RECONCILE_AFTER", "900", False),
+        ("IMGPIPE_RECONCILE_ATTEMPTS", "3", False),
         ("JMS_WEBHOOK_SECRET", "", True),
         ("JMS_WEBHOOK_TOLERANCE", "300", False),
         ("JMS_WEBHOOK_MAX_BODY", "65536", False),
@@ -190,6 +192,8 @@ class Settings:
     max_images_per_sku: int = 10
     cleanup_days: int = 30
     cleanup_composites: bool = False
+    reconcile_after_s: int = 900  # a job waiting this long with no live run is asked again
+    reconcile_attempts: int = 3  # times, before it is STRANDED
     backdrop_key: bool = True  # IMGPIPE_BACKDROP_KEY: key plain studio backdrops
     segmenter_flip: bool = False
     storage: str = "local"  # local | s3
@@ -227,6 +231,8 @@ class Settings:
             max_images_per_sku=r.number("MAX_IMAGES_PER_SKU", int, 1),
             cleanup_days=r.number("JOB_CLEANUP_DAYS", int, 0),
             cleanup_composites=r.flag("JOB_CLEANUP_COMPOSITES"),
+            reconcile_after_s=r.number("IMGPIPE_RECONCILE_AFTER", int, 1),
+            reconcile_attempts=r.number("IMGPIPE_RECONCILE_ATTEMPTS", int, 1),
             backdrop_key=r.flag("IMGPIPE_BACKDROP_KEY"),
             segmenter_flip=r.flag("IMGPIPE_SEGMENTER_FLIP"),
             storage=r.choice("IMGPIPE_STORAGE", ("local", "s3"), "s3" if prod else "local"),

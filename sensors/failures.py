@@ -1,4 +1,14 @@
-"""The failure sensor: a failed run marks its unfinished jobs FAILED and tells Slack."""
+"""The failure sensor: a failed run's images that failed are named, and Slack hears of each
+once.
+
+A run fails when any one of its partitions fails; the partitions that made it are fine and
+wait for their next stage. So only the jobs the run really lost are touched: those still in
+a working stage whose output was never recorded (the run's process died under them) become
+``RUN_FAILED``; images that failed with a named error already carry it. Each failed image
+is posted to Slack once per stage and error, however many runs fail over it.
+"""
+
+from dataclasses import dataclass
 
 import dagster as dg
 from sqlalchemy import select
@@ -6,7 +16,7 @@ from sqlalchemy import select
 from imgpipe_assets.errors import RunFailed
 from imgpipe_resources.alerts import SlackAlerts
 from imgpipe_resources.database import JobsDatabase
-from imgpipe_resources.db.jobs import fail
+from imgpipe_resources.db.jobs import STAGE_OUTPUT, fail
 from imgpipe_resources.db.models import Job, JobStatus
 
 STAGE_OF_JOB = {
@@ -16,29 +26,50 @@ STAGE_OF_JOB = {
     "auto_publish_job": "shopify_media",
 }
 MAX_LINES = 20
+# What each working state must leave on the row before the job can be said to have left it.
+_OUTPUT = {
+    **{s.value: f for s, f in STAGE_OUTPUT.items()},
+    JobStatus.UPLOADING.value: "shopify_media_id",
+}
 
 
-def failure_report(db: JobsDatabase, run_id: str, job_name: str, message: str) -> list[Job]:
-    """Mark the run's jobs that are still mid-stage FAILED; return every failed job of it."""
+@dataclass(frozen=True)
+class FailedImage:
+    sku: str
+    theme: str
+    code: str
+    message: str
+
+
+def failure_report(db: JobsDatabase, run_id: str, job_name: str, message: str) -> list[FailedImage]:
+    """Mark FAILED the run's jobs it left in a working stage without that stage's output;
+    return the run's failed jobs not yet reported for this stage and error (and mark them
+    reported)."""
+    stage = STAGE_OF_JOB.get(job_name, job_name)
+    report = []
     with db.session() as session:
-        jobs = session.scalars(select(Job).where(Job.dagster_run_id == run_id)).all()
-        for job in jobs:
-            # A composite waiting for review finished its stage; it is not lost.
-            settled = (
-                JobStatus.DONE.value,
-                JobStatus.FAILED.value,
-                JobStatus.AWAITING_REVIEW.value,
-            )
-            if job.status not in settled:
+        for job in session.scalars(select(Job).where(Job.dagster_run_id == run_id)):
+            output = _OUTPUT.get(job.status)
+            if output is not None and getattr(job, output) is None:
                 fail(job, RunFailed.code, f"{job_name} failed: {message}")
-        return [j for j in jobs if j.status == JobStatus.FAILED.value]
+            if job.status != JobStatus.FAILED.value:
+                continue
+            said = f"{stage}:{job.error_code}"
+            if job.alerted == said:
+                continue
+            job.alerted = said
+            report.append(
+                FailedImage(job.sku, job.theme, str(job.error_code), job.error_message or "")
+            )
+    return report
 
 
 @dg.run_failure_sensor(
     name="failure_sensor",
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Marks the jobs of a failed run FAILED with the error and posts to Slack "
-    "(when SLACK_WEBHOOK_URL is set), naming SKU, theme, stage and error, with a run link.",
+    description="Marks FAILED the jobs a failed run lost (left mid-stage without output) and "
+    "posts each failed image to Slack once per stage and error (when SLACK_WEBHOOK_URL is "
+    "set), naming SKU, theme, stage and error, with a run link.",
 )
 def failure_sensor(
     context: dg.RunFailureSensorContext, db: JobsDatabase, alerts: SlackAlerts
@@ -46,15 +77,15 @@ def failure_sensor(
     run = context.dagster_run
     message = (context.failure_event.message or "run failed").splitlines()[0][:300]
     failed = failure_report(db, run.run_id, run.job_name, message)
+    if not failed:
+        context.log.info(f"{run.job_name} failed; every failed image was already reported")
+        return
     stage = STAGE_OF_JOB.get(run.job_name, run.job_name)
     lines = [f"*imgpipe: {run.job_name} failed* ({stage}) <{alerts.run_link(run.run_id)}|run>"]
-    for job in failed[:MAX_LINES]:
+    for image in failed[:MAX_LINES]:
         lines.append(
-            f"• {job.sku} / {job.theme} / {stage}: {job.error_code}: "
-            f"{(job.error_message or '')[:200]}"
+            f"• {image.sku} / {image.theme} / {stage}: {image.code}: {image.message[:200]}"
         )
     if len(failed) > MAX_LINES:
         lines.append(f"… and {len(failed) - MAX_LINES} more")
-    if not failed:
-        lines.append(f"• {message}")
     alerts.post("\n".join(lines))

@@ -19,7 +19,7 @@ from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
 from sensors.failures import failure_sensor
-from tests.conftest import ingest
+from tests.conftest import ingest, run_range
 
 
 @pytest.fixture
@@ -44,20 +44,21 @@ def slack() -> Iterator[tuple[str, list[dict]]]:
     server.server_close()
 
 
-def test_failed_run_marks_jobs_and_posts_to_slack(
+def test_a_failed_batch_names_only_its_failed_photo_and_slack_hears_once(
     small_settings: Settings, sample_photos: dict, tmp_path: Path, slack: tuple
 ) -> None:
+    """One truncated photo in a mask run of three: the run fails, its good photos wait for
+    their composites untouched, the bad one is posted to Slack once, however often the
+    failure is reported."""
     url, received = slack
     broken = tmp_path / "BROKEN-9.jpg"
     data = sample_photos["RING-0001"].read_bytes()
     broken.write_bytes(data[: len(data) // 3])
-    (key,) = ingest(small_settings, [broken])
+    keys = ingest(small_settings, [sample_photos["WATCH-0002"], broken, sample_photos["RING-0001"]])
     defs = build_definitions(small_settings)
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("images", [key])
-        result = defs.resolve_job_def("mask_job").execute_in_process(
-            instance=instance, partition_key=key, raise_on_error=False
-        )
+        instance.add_dynamic_partitions("images", keys)
+        result = run_range(defs, instance, "mask_job", keys[0], keys[-1])
         assert not result.success
         run = instance.get_run_by_id(result.run_id)
         assert run is not None
@@ -73,13 +74,21 @@ def test_failed_run_marks_jobs_and_posts_to_slack(
             },
         ).for_run_failure()
         failure_sensor(context)
+        failure_sensor(context)  # reported twice (a daemon restart): posted once
     (message,) = received
     text = message["text"]
     assert "mask_job failed" in text and f"http://dagit.test/runs/{result.run_id}" in text
     assert "BROKEN-9 / white / mask: TRUNCATED_IMAGE" in text
+    assert "WATCH-0002" not in text and "RING-0001" not in text
     with session_scope(small_settings.database_url) as session:
-        statuses = {j.status for j in session.scalars(select(Job).where(Job.sku == "BROKEN-9"))}
-    assert statuses == {"FAILED"}
+        by_sku: dict[str, set[str]] = {}
+        for job in session.scalars(select(Job)):
+            by_sku.setdefault(job.sku, set()).add(job.status)
+    assert by_sku == {
+        "BROKEN-9": {"FAILED"},
+        "WATCH-0002": {"SEGMENTING"},
+        "RING-0001": {"SEGMENTING"},
+    }
 
 
 def test_slack_is_silent_without_a_webhook() -> None:
@@ -99,7 +108,7 @@ def test_jobs_left_mid_stage_by_a_crashed_run_are_marked_failed(small_settings: 
     failed = failure_report(
         JobsDatabase(url=small_settings.database_url), "run-1", "render_job", "process killed"
     )
-    assert [(j.theme, j.error_code) for j in failed] == [("marble", "RUN_FAILED")]
+    assert [(j.theme, j.code) for j in failed] == [("marble", "RUN_FAILED")]
     with session_scope(small_settings.database_url) as session:
         rows = {j.theme: j.status for j in session.scalars(select(Job))}
     assert rows == {"white": "DONE", "marble": "FAILED"}

@@ -30,6 +30,7 @@ def test_definitions_load_from_the_environment(
         "chain_sensor",
         "jms_poll_sensor",
         "failure_sensor",
+        "reconcile_sensor",
     }
 
 

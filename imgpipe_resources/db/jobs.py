@@ -161,6 +161,20 @@ def ensure_jobs(session: Session, image: ImageRef, themes: Iterable[str]) -> lis
     return jobs
 
 
+# States a job waits in for a run to move it on (AWAITING_REVIEW waits for a person).
+WAITING = (S.QUEUED, S.SEGMENTING, S.BG_GENERATING, S.COMPOSITING, S.UPLOADING)
+
+
+def waiting_since(session: Session, before: datetime, limit: int) -> Sequence[Job]:
+    """Jobs that have waited in a working state since before ``before``, oldest first."""
+    return session.scalars(
+        select(Job)
+        .where(Job.status.in_([w.value for w in WAITING]), Job.updated_at < before)
+        .order_by(Job.updated_at)
+        .limit(limit)
+    ).all()
+
+
 def jobs_for_image(session: Session, partition_key: str) -> Sequence[Job]:
     return session.scalars(select(Job).where(Job.partition_key == partition_key)).all()
 

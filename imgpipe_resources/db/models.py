@@ -72,6 +72,10 @@ class Job(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     # Why the composite waits for a person (a review theme, a doubtful cut-out's gate).
     review_reason: Mapped[str | None] = mapped_column(Text)
+    # The failure last posted to Slack for this job ("stage:code"): each is posted once.
+    alerted: Mapped[str | None] = mapped_column(String(128))
+    # Times the reconciliation asked for this job again after it waited with no live run.
+    reconciled: Mapped[int] = mapped_column(Integer, default=0)
     dagster_run_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
