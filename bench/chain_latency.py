@@ -73,6 +73,11 @@ def main() -> int:
 
             os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
             instance = dg.DagsterInstance.get()
+            # The last run may still be writing its end events: wait for it to finish.
+            while time.time() - t0 < args.timeout and not all(
+                r.dagster_run.is_finished for r in instance.get_run_records()
+            ):
+                time.sleep(0.5)
             print(f"{'run':16s} {'queued s':>9s} {'work s':>7s}  (queued = request to start)")
             for rec in sorted(instance.get_run_records(), key=lambda r: r.create_timestamp):
                 start, end = rec.start_time, rec.end_time

@@ -308,17 +308,18 @@ def status(as_json: bool, recent: int) -> None:
 @click.option("--sku", default=None, help="SKU for every photo given (default: file names).")
 @_guard
 def demo(photos: tuple[Path, ...], sku: str | None) -> None:
-    """Run the whole chain in this process on the bundled samples (or on PHOTOS).
+    """Run the whole chain on the bundled samples (or on PHOTOS), as production does.
 
-    Upgrades the local database, ingests the photos, runs mask, backgrounds, composite
-    and shopify_media (dry-run outbox) on a persistent Dagster instance, and writes a
-    contact sheet.
+    Upgrades the local database, ingests the photos, and lets the Dagster daemon (the one
+    serving the local instance, or one started for the demo) run the sensors and their runs:
+    mask, then backgrounds, composite and shopify_media (dry-run outbox). Waits for every
+    job to finish and writes a contact sheet.
     """
     from imgpipe_assets.demo import run_demo
 
     settings = _settings()
     sheet, outcomes = run_demo(settings, list(photos), sku, echo=click.echo)
-    bad = [o for o in outcomes if not o.ok]
+    bad = [o for o in outcomes.values() if not o.ok]
     click.echo(f"\ncontact sheet: {sheet}")
     if bad:
         raise Fail(f"{len(bad)} of {len(outcomes)} images failed: see `imgpipe status`")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from imgpipe_assets.assets.auto_publish import auto_publish_job
 from imgpipe_assets.assets.checks import quality_gates
 from imgpipe_assets.assets.mask import mask
 from imgpipe_assets.assets.report import jobs_report, jobs_report_job, jobs_report_schedule
@@ -24,15 +23,14 @@ from sensors.reconcile import build_reconcile_sensor
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Everything for one environment, from ``settings`` alone; the theme file fixes the
     theme partitions."""
-    render, shopify_media = build_themed_assets(load_themes(settings.themes_path))
+    themed = build_themed_assets(load_themes(settings.themes_path))
     return dg.Definitions(
-        assets=[mask, render, shopify_media, jobs_report],
+        assets=[mask, *themed, jobs_report],
         asset_checks=[quality_gates],
         jobs=[
             mask_job,
             render_job,
             publish_job,
-            auto_publish_job,
             retention_job,
             jobs_report_job,
         ],

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import dagster as dg
+import numpy as np
+from PIL import Image
+from sqlalchemy import select
 from tqdm import tqdm
 
 from imgpipe_assets.assets.sources import decode_plain
-from imgpipe_assets.definitions import build_definitions
 from imgpipe_assets.environments import storage_for
 from imgpipe_assets.imaging import gates
 from imgpipe_assets.imaging.encode import encode
@@ -17,10 +22,11 @@ from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
 from imgpipe_assets.imaging.segment import U2NetP, load_segmenter
 from imgpipe_assets.imaging.sheet import contact_sheet
 from imgpipe_assets.ingest import IngestResult, expand, ingest_file
-from imgpipe_assets.local_run import ChainOutcome, local_instance, run_chain
+from imgpipe_assets.local_run import Daemon, local_instance, runs_in_flight
 from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope, upgrade
 from imgpipe_resources.db.jobs import jobs_for_image
+from imgpipe_resources.db.models import Job, JobStatus
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import ObjectStore
 
@@ -49,9 +55,75 @@ def dagster_home(settings: Settings) -> Path:
     return settings.instance_dir()
 
 
+SETTLED = {JobStatus.DONE.value, JobStatus.FAILED.value, JobStatus.AWAITING_REVIEW.value}
+# With no run in flight and no job moving for this long, the chain has stopped short.
+STALL_S = 300
+
+
+@dataclass
+class ChainOutcome:
+    """What the chain did with one image: its failed jobs' errors, if any."""
+
+    image: str
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def wait_for_chain(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    daemon: Daemon,
+    keys: list[str],
+    themes: int,
+) -> dict[str, ChainOutcome]:
+    """Wait while the daemon's sensors and runs take ``keys`` through the chain, until each
+    of their jobs is DONE, FAILED or AWAITING_REVIEW and no run is in flight."""
+    wanted = set(keys)
+    total = len(keys) * themes
+    last_change, seen = time.monotonic(), None
+    with tqdm(total=total, unit="job", desc="imgpipe", leave=True, disable=None) as bar:
+        while True:
+            daemon.check()
+            with session_scope(settings.database_url) as session:
+                jobs = list(session.scalars(select(Job).where(Job.partition_key.in_(wanted))))
+                state = sorted((j.partition_key, j.theme, j.status) for j in jobs)
+                settled = [j for j in jobs if j.status in SETTLED]
+                outcomes = {k: ChainOutcome(k) for k in keys}
+                for job in settled:
+                    if job.status == JobStatus.FAILED.value:
+                        outcomes[job.partition_key].errors.append(
+                            f"{job.theme}: {job.error_code}: {job.error_message}"
+                        )
+            bar.update(len(settled) - bar.n)
+            if len(settled) >= total and not runs_in_flight(instance):
+                return outcomes
+            if state != seen:
+                last_change, seen = time.monotonic(), state
+            elif time.monotonic() - last_change > STALL_S and not runs_in_flight(instance):
+                raise RuntimeError(
+                    f"the chain stopped with {total - len(settled)} of {total} jobs unfinished "
+                    "and no run in flight: see `imgpipe status` and the Dagster UI"
+                )
+            time.sleep(0.5)
+
+
+def _picture(store: ObjectStore, key: str | None) -> np.ndarray | None:
+    """A stored image for the contact sheet; None (an empty cell) for one that cannot be
+    read, such as the truncated photo whose failure the sheet reports."""
+    if not key or not store.exists(key):
+        return None
+    try:
+        return decode_plain(store.get(key))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def run_demo(
     settings: Settings, photos: list[Path], sku: str | None, echo: Echo
-) -> tuple[Path, list[ChainOutcome]]:
+) -> tuple[Path, dict[str, ChainOutcome]]:
     echo(f"data directory: {settings.home}")
     upgrade(settings.database_url)
     segmenter = load_segmenter(settings.models_dir)
@@ -66,7 +138,7 @@ def run_demo(
 
 def _run(
     settings: Settings, store: ObjectStore, photos: list[Path], sku: str | None, echo: Echo
-) -> tuple[Path, list[ChainOutcome]]:
+) -> tuple[Path, dict[str, ChainOutcome]]:
     entries: list[tuple[Path, str, str | None]]
     if photos:
         entries = [(p, sku or p.stem, None) for p in expand(photos)]
@@ -84,26 +156,28 @@ def _run(
     if not keys:
         raise SystemExit("no photo was accepted; nothing to run")
 
-    defs = build_definitions(settings)
     themes = list(load_themes(settings.themes_path).values())
-    instance = local_instance(dagster_home(settings))
-    with tqdm(total=len(keys) * 3, unit="step", desc="imgpipe", leave=True) as bar:
-
-        def step(key: str, stage: str) -> None:
-            bar.set_postfix_str(f"{key}: {stage} done")
-            bar.update(1)
-
-        outcomes = run_chain(defs, instance, keys, themes, on_step=step)
-        bar.update(len(keys) * 3 - bar.n)  # stages skipped after a failure
+    home = dagster_home(settings)
+    with Daemon(home) as daemon:
+        echo(
+            "Dagster daemon: "
+            + (
+                "the one serving this instance"
+                if daemon.process is None
+                else f"started ({daemon.log})"
+            )
+        )
+        outcomes = wait_for_chain(settings, local_instance(home), daemon, keys, len(themes))
 
     headers = ["source", "cut-out", *[t.name for t in themes]]
     rows = []
     echo("\ncomposites:")
     with session_scope(settings.database_url) as session:
-        for key, outcome in zip(keys, outcomes, strict=True):
+        for key in keys:
+            outcome = outcomes[key]
             jobs = {j.theme: j for j in jobs_for_image(session, key)}
             any_job = next(iter(jobs.values()))
-            source = decode_plain(store.get(any_job.original_key)) if any_job.original_key else None
+            source = _picture(store, any_job.original_key)
             cut = None
             verdicts = "gates: not run"
             if any_job.mask_key and store.exists(any_job.mask_key):

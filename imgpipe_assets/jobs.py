@@ -24,13 +24,16 @@ mask_job = dg.define_asset_job(
 )
 render_job = dg.define_asset_job(
     RENDER_JOB,
-    selection=["backgrounds", "composite"],
-    description="Backgrounds and composites of images in every theme.",
+    selection=["backgrounds", "composite", "shopify_media"],
+    description="Backgrounds and composites of images in every theme, and the publication "
+    "of those whose theme publishes automatically (one run per intake batch).",
     tags={STAGE_TAG: "render"},
 )
 publish_job = dg.define_asset_job(
     PUBLISH_JOB,
     selection=["shopify_media"],
-    description="Attach composites to their Shopify products.",
+    description="Attach composites to their Shopify products: a person's approval, or the "
+    "chain finishing publication (tagged imgpipe/publish=auto: composites waiting for "
+    "review are left alone).",
     tags={STAGE_TAG: "publish"},
 )

@@ -1,24 +1,26 @@
-"""Running the chain in this process, on a real Dagster instance: what `imgpipe demo` does.
+"""imgpipe on one machine: the embedded instance's settings, and its Dagster daemon.
 
-The same jobs the sensors launch under the daemon run here one after another, so the demo's
-runs, materialisations and jobs rows are the ones the UI shows afterwards.
+`imgpipe demo` records its photos as any intake does and lets the daemon run the code
+location's sensors, which launch the same runs as in production; the demo only waits and
+reports. Its runs, materialisations, sensor cursors and jobs rows are the ones `dagster dev`
+shows afterwards, and a daemon started later has nothing left to do for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
-from imgpipe_assets.assets.auto_publish import AUTO_PUBLISH_JOB
 from imgpipe_assets.instance_storage import event_log_config
-from imgpipe_assets.jobs import MASK_JOB, RENDER_JOB
-from imgpipe_assets.partitions import multi_key, range_tags
-from imgpipe_assets.themes import Theme
+from imgpipe_resources.settings import child_environment
 
 LOCAL_INSTANCE_YAML = """\
 # imgpipe on one machine (written by imgpipe; deploy/dagster.yaml is the production one).
@@ -62,79 +64,93 @@ def local_instance(dagster_home: Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home)))
 
 
-@dataclass
-class ChainOutcome:
-    image: str
-    failed_runs: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+WORKSPACE_YAML = """\
+# The code location as workspace.yaml names it (written by imgpipe): the daemon `imgpipe demo`
+# starts keeps its sensors' cursors under the same names `dagster dev -w workspace.yaml` uses.
+load_from:
+  - python_module:
+      module_name: imgpipe_assets.definitions
+      location_name: imgpipe
+"""
+HEARTBEAT_FRESH_S = 60
+LIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
-    @property
-    def ok(self) -> bool:
-        return not self.failed_runs
+
+def daemon_alive(instance: dg.DagsterInstance) -> bool:
+    """Whether a Dagster daemon is serving this instance (its sensor heartbeat is fresh)."""
+    try:
+        beats = instance.get_daemon_heartbeats()
+    except Exception:  # an instance without daemon storage has no daemon
+        return False
+    now = time.time()
+    return any(now - beat.timestamp < HEARTBEAT_FRESH_S for beat in beats.values())
 
 
-def _run(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    job: str,
-    tags: dict[str, str] | None,
-    partition_key: str | None,
-    outcome: ChainOutcome,
-    op_config: dict[str, Any] | None = None,
-) -> bool:
-    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    if op_config:
-        run_config["ops"] = op_config
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance,
-        partition_key=partition_key,
-        tags=tags or {},
-        raise_on_error=False,
-        run_config=run_config,
+def fail_stale_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Runs left starting or started by a process that is gone (a killed demo or daemon),
+    marked failed; called only when no daemon serves the instance. Queued runs are left:
+    the next daemon starts them."""
+    stale = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED])
     )
-    if not result.success:
-        outcome.failed_runs.append(result.run_id)
-        for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data:
-                outcome.errors.append(
-                    event.step_failure_data.error.message.strip().splitlines()[0]
-                    if event.step_failure_data.error
-                    else "step failed"
-                )
-    return result.success
+    for run in stale:
+        instance.report_run_failed(run, "its process ended without finishing the run")
+    return [run.run_id for run in stale]
 
 
-def run_chain(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    image_keys: Sequence[str],
-    themes: Sequence[Theme],
-    on_step: Callable[[str, str], None] | None = None,
-) -> list[ChainOutcome]:
-    """mask -> backgrounds + composite (every theme) -> shopify_media (auto themes), per image.
+class Daemon:
+    """The Dagster daemon of a local instance, for as long as the ``with`` block: the one
+    already serving it (``dagster dev`` in another terminal) or one started here, which
+    runs the code location's own sensors and launches their runs as in production."""
 
-    ``on_step(image, stage)`` is called as each stage finishes.
-    """
-    names = [t.name for t in themes]
-    auto = [t.name for t in themes if t.publish == "auto"]
-    missing = [k for k in image_keys if not instance.has_dynamic_partition("images", k)]
-    if missing:
-        instance.add_dynamic_partitions("images", missing)
-    outcomes = []
-    for key in image_keys:
-        outcome = ChainOutcome(key)
-        outcomes.append(outcome)
-        done = on_step or (lambda _key, _stage: None)
-        if not _run(defs, instance, MASK_JOB, None, key, outcome):
-            continue
-        done(key, "mask")
-        first, last = str(multi_key(key, names[0])), str(multi_key(key, names[-1]))
-        if not _run(defs, instance, RENDER_JOB, range_tags(first, last), None, outcome):
-            continue
-        done(key, "composites")
-        if auto:
-            keys = [str(multi_key(key, theme)) for theme in auto]
-            config = {"auto_publish": {"config": {"partitions": keys}}}
-            _run(defs, instance, AUTO_PUBLISH_JOB, None, None, outcome, config)
-        done(key, "publish")
-    return outcomes
+    def __init__(self, dagster_home: Path) -> None:
+        self.home = dagster_home
+        self.log = dagster_home / "daemon.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Daemon:
+        instance = local_instance(self.home)
+        if daemon_alive(instance):
+            return self
+        fail_stale_runs(instance)
+        workspace = self.home / "workspace.yaml"
+        workspace.write_text(WORKSPACE_YAML)
+        env = child_environment(DAGSTER_HOME=str(self.home.resolve()))
+        daemon = shutil.which("dagster-daemon", path=str(Path(sys.executable).parent))
+        command = [daemon or "dagster-daemon", "run", "-w", str(workspace)]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return self
+
+    def check(self) -> None:
+        """Raise with the log's last lines if the daemon started here has stopped."""
+        if self.process is not None and self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace").strip().splitlines()[-5:]
+            raise RuntimeError(
+                f"the Dagster daemon stopped (exit {self.process.returncode}); "
+                f"{self.log}: " + " | ".join(tail)
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        # Gone, so no longer serving: the next demo starts its own at once.
+        local_instance(self.home).wipe_daemon_heartbeats()
+
+
+def runs_in_flight(instance: dg.DagsterInstance) -> int:
+    return len(instance.get_run_records(filters=dg.RunsFilter(statuses=LIVE), limit=1000))

@@ -303,3 +303,9 @@ class Settings:
 
 def default_models_dir(env: Mapping[str, str] | None = None) -> Path:
     return Settings.from_env(env).models_dir
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """The environment for a process imgpipe starts (the demo's Dagster daemon): this
+    process's own, so the child reads the same settings and secrets, plus ``extra``."""
+    return {**os.environ, **extra}

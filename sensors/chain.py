@@ -1,12 +1,13 @@
-"""The chain sensor: a finished mask starts its image's composites, a finished composite
-its publication (for themes that publish without review)."""
+"""The chain sensor: a finished mask starts its image's render run (backgrounds, composites,
+and publication where the theme publishes without review); composites a person made
+without publishing them are published for the themes that publish automatically."""
 
 import json
 
 import dagster as dg
 
-from imgpipe_assets.assets.auto_publish import AUTO_PUBLISH_JOB, auto_publish_job
-from imgpipe_assets.jobs import RENDER_JOB, render_job
+from imgpipe_assets.assets.themed import PUBLISH_TAG, SHOPIFY_MEDIA
+from imgpipe_assets.jobs import PUBLISH_JOB, RENDER_JOB, publish_job, render_job
 from imgpipe_assets.partitions import multi_key, range_tags, split_multi_key
 from imgpipe_resources.themes import ThemeLibrary
 from sensors.intake import INTAKE_BATCH
@@ -15,7 +16,7 @@ CHAIN_BATCH = 500
 # Images per render run: an intake batch's worth, so each mask run is followed by one
 # render run. A run's start-up costs seconds of CPU; a failed partition costs only itself.
 RENDER_BATCH = INTAKE_BATCH
-# Composites per publishing run: the calls are small, the run's start-up is not.
+# Images per publishing run of one theme: the calls are small, the run's start-up is not.
 PUBLISH_BATCH = 150
 
 
@@ -64,10 +65,14 @@ def _blocks(indices: list[int]) -> list[tuple[int, int]]:
     return blocks
 
 
-def _range_request(run_key: str, job: str, first: str, last: str) -> dg.RunRequest:
+def _range_request(
+    run_key: str, job: str, first: str, last: str, tags: dict[str, str] | None = None
+) -> dg.RunRequest:
     if first == last:
-        return dg.RunRequest(run_key=run_key, job_name=job, partition_key=first)
-    return dg.RunRequest(run_key=run_key, job_name=job, tags=range_tags(first, last))
+        return dg.RunRequest(run_key=run_key, job_name=job, partition_key=first, tags=tags)
+    return dg.RunRequest(
+        run_key=run_key, job_name=job, tags={**range_tags(first, last), **(tags or {})}
+    )
 
 
 def render_requests(
@@ -101,40 +106,64 @@ def render_requests(
 
 
 def publish_requests(
-    composites: list[dg.EventLogRecord], themes: list[str], auto: set[int]
+    context: dg.SensorEvaluationContext,
+    composites: list[dg.EventLogRecord],
+    themes: list[str],
+    auto: set[str],
 ) -> list[dg.RunRequest]:
-    """One auto_publish_job run per batch of new composites in auto-publishing themes."""
-    ready = []
-    for record in composites:
-        if record.partition_key is None:
-            continue
-        _image, theme = split_multi_key(record.partition_key)
-        if theme in themes and themes.index(theme) in auto:
-            ready.append(record.partition_key)
-    ready = list(dict.fromkeys(ready))  # a re-materialised composite is published once
-    tag = composites[-1].storage_id if composites else 0
-    requests = []
-    for start in range(0, len(ready), PUBLISH_BATCH):
-        keys = ready[start : start + PUBLISH_BATCH]
-        requests.append(
-            dg.RunRequest(
-                run_key=f"publish:{keys[0]}:{keys[-1]}:{tag}",
-                job_name=AUTO_PUBLISH_JOB,
-                run_config={"ops": {"auto_publish": {"config": {"partitions": keys}}}},
-                tags={"imgpipe/partitions": str(len(keys))},
+    """Publication of composites a run made without publishing them (a person rendering
+    or backfilling a theme): one publish_job run per auto-publishing theme and block of
+    neighbouring images, tagged as the chain's, so composites held for review stay held.
+
+    A render run publishes what it renders itself; its composites need nothing here."""
+    selections: dict[str, bool] = {}
+
+    def published_in_run(run_id: str) -> bool:
+        if run_id not in selections:
+            run = context.instance.get_run_by_id(run_id)
+            selections[run_id] = run is None or (
+                run.job_name == RENDER_JOB or SHOPIFY_MEDIA in (run.asset_selection or ())
             )
-        )
+        return selections[run_id]
+
+    by_theme: dict[str, set[str]] = {}
+    for record in composites:
+        if record.partition_key is None or published_in_run(record.run_id):
+            continue
+        image, theme = split_multi_key(record.partition_key)
+        if theme in auto:
+            by_theme.setdefault(theme, set()).add(image)
+    if not by_theme:
+        return []
+    order = context.instance.get_dynamic_partitions("images")
+    position = {key: i for i, key in enumerate(order)}
+    tag = composites[-1].storage_id
+    requests = []
+    for theme in (t for t in themes if t in by_theme):
+        known = [position[k] for k in by_theme[theme] if k in position]
+        for lo, hi in _blocks(known):
+            for start in range(lo, hi + 1, PUBLISH_BATCH):
+                stop = min(hi, start + PUBLISH_BATCH - 1)
+                first, last = (
+                    str(multi_key(order[start], theme)),
+                    str(multi_key(order[stop], theme)),
+                )
+                run_key = f"publish:{first}:{last}:{tag}"
+                auto_tag = {PUBLISH_TAG: "auto"}
+                requests.append(_range_request(run_key, PUBLISH_JOB, first, last, auto_tag))
     return requests
 
 
 @dg.sensor(
     name="chain_sensor",
-    jobs=[render_job, auto_publish_job],
-    minimum_interval_seconds=5,
+    jobs=[render_job, publish_job],
+    # Every pass of the daemon's sensor loop (it passes every 5 s): the tick reads new
+    # records only.
+    minimum_interval_seconds=1,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Runs backgrounds + composite for every theme when an image's mask is "
-    "materialised, then publishes composites of themes set to publish automatically "
-    "(auto_publish_job, many images per run).",
+    description="Runs backgrounds, composite and shopify_media for every theme when an "
+    "image's mask is materialised (composites of auto-publishing themes are published in "
+    "that run), and publishes auto themes' composites a person rendered without publishing.",
 )
 def chain_sensor(
     context: dg.SensorEvaluationContext, themes: ThemeLibrary
@@ -142,7 +171,7 @@ def chain_sensor(
     cursor = json.loads(context.cursor or "{}")
     theme_list = list(themes.all().values())
     names = [t.name for t in theme_list]
-    auto = {i for i, t in enumerate(theme_list) if t.publish == "auto"}
+    auto = {t.name for t in theme_list if t.publish == "auto"}
 
     masks = _new_materializations(context, "mask", int(cursor.get("mask", 0)))
     composites = _new_materializations(context, "composite", int(cursor.get("composite", 0)))
@@ -152,5 +181,7 @@ def chain_sensor(
         cursor["mask"] = masks[-1].storage_id
     if composites:
         cursor["composite"] = composites[-1].storage_id
-    requests = render_requests(context, masks, names) + publish_requests(composites, names, auto)
+    requests = render_requests(context, masks, names) + publish_requests(
+        context, composites, names, auto
+    )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))

@@ -23,7 +23,6 @@ STAGE_OF_JOB = {
     "mask_job": "mask",
     "render_job": "backgrounds/composite",
     "publish_job": "shopify_media",
-    "auto_publish_job": "shopify_media",
 }
 MAX_LINES = 20
 # What each working state must leave on the row before the job can be said to have left it.

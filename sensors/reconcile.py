@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from imgpipe_assets.assets.auto_publish import AUTO_PUBLISH_JOB, auto_publish_job
+from imgpipe_assets.assets.themed import PUBLISH_TAG
 from imgpipe_assets.errors import Stranded
-from imgpipe_assets.jobs import MASK_JOB, RENDER_JOB, mask_job, render_job
+from imgpipe_assets.jobs import MASK_JOB, PUBLISH_JOB, RENDER_JOB, mask_job, publish_job, render_job
 from imgpipe_assets.partitions import multi_key, range_tags
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import fail, waiting_since
@@ -45,10 +45,6 @@ def live_images(instance: dg.DagsterInstance) -> set[str] | None:
         key = tags.get("dagster/partition")
         if key:
             images.add(key.split("|")[0])
-        config = record.dagster_run.run_config or {}
-        ops = config.get("ops", {}) if isinstance(config, dict) else {}
-        for key in ops.get("auto_publish", {}).get("config", {}).get("partitions", []):
-            images.add(str(key).split("|")[0])
     return images
 
 
@@ -59,29 +55,27 @@ def _need(jobs: list[Job], auto: set[str]) -> str | None:
     if any(j.composite_key is None for j in jobs):
         return RENDER_JOB
     if any(j.theme in auto for j in jobs):
-        return AUTO_PUBLISH_JOB
+        return PUBLISH_JOB
     return None
 
 
-def _request(need: str, image: str, jobs: list[Job], themes: list[str], n: int) -> dg.RunRequest:
+def _request(need: str, image: str, themes: list[str], n: int) -> dg.RunRequest:
+    """The run for an image's next stage: its cut-out, its renders over every theme, or
+    (tagged as the chain's, so what waits for review stays waiting) its publication."""
     run_key = f"reconcile:{need}:{image}:{n}"
     if need == MASK_JOB:
         return dg.RunRequest(run_key=run_key, job_name=MASK_JOB, partition_key=image)
-    if need == RENDER_JOB:
-        first, last = str(multi_key(image, themes[0])), str(multi_key(image, themes[-1]))
-        return dg.RunRequest(run_key=run_key, job_name=RENDER_JOB, tags=range_tags(first, last))
-    keys = sorted(str(multi_key(image, j.theme)) for j in jobs)
-    return dg.RunRequest(
-        run_key=run_key,
-        job_name=AUTO_PUBLISH_JOB,
-        run_config={"ops": {"auto_publish": {"config": {"partitions": keys}}}},
-    )
+    first, last = str(multi_key(image, themes[0])), str(multi_key(image, themes[-1]))
+    tags = range_tags(first, last)
+    if need == PUBLISH_JOB:
+        tags[PUBLISH_TAG] = "auto"
+    return dg.RunRequest(run_key=run_key, job_name=need, tags=tags)
 
 
 def build_reconcile_sensor(after_s: int, attempts: int) -> dg.SensorDefinition:
     @dg.sensor(
         name="reconcile_sensor",
-        jobs=[mask_job, render_job, auto_publish_job],
+        jobs=[mask_job, render_job, publish_job],
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Requests again the stage a job needs when it has waited more than "
@@ -122,7 +116,7 @@ def build_reconcile_sensor(after_s: int, attempts: int) -> dg.SensorDefinition:
                 for job in jobs:
                     job.reconciled = n
                     job.updated_at = datetime.now(UTC)  # the next look waits its turn
-                requests.append(_request(need, image, jobs, names, n))
+                requests.append(_request(need, image, names, n))
         if not requests and not stranded:
             return dg.SkipReason("no job has waited without a run")
         context.log.info(f"requested {len(requests)} stages again; {stranded} images stranded")

@@ -19,7 +19,7 @@ from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
 from sensors.failures import failure_sensor
-from tests.conftest import ingest, run_range
+from tests.helpers import ingest, run_range
 
 
 @pytest.fixture

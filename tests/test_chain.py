@@ -7,13 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from imgpipe_assets.definitions import build_definitions
-from imgpipe_assets.local_run import run_chain
 from imgpipe_assets.partitions import multi_key, range_tags
 from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope, upgrade
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
-from tests.conftest import ingest, run_range
+from tests.helpers import Chain, ingest, run_range
 
 
 def _jobs(settings: Settings) -> dict[tuple[str, str], Job]:
@@ -92,20 +91,23 @@ def test_batch_with_a_bad_photo_keeps_going_and_reruns_add_nothing(
     defs = build_definitions(small_settings)
     themes = list(load_themes(small_settings.themes_path).values())
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("images", keys)
-        # One run for the whole intake batch, as the intake sensor requests it.
-        mask_run = run_range(defs, instance, "mask_job", keys[0], keys[-1])
-        assert not mask_run.success
+        chain = Chain(defs, instance)
+        runs = chain.settle()
+        # One mask run for the intake batch, as the intake sensor requests it; then one
+        # render run (which publishes) per block of neighbouring images that were cut out.
+        assert [r.dagster_run.job_name for r in runs] == ["mask_job", "render_job", "render_job"]
+        assert not runs[0].success and all(r.success for r in runs[1:])
+        assert "TRUNCATED_IMAGE" in Chain.failed(runs)[0]
         done = instance.get_materialized_partitions(dg.AssetKey("mask"))
         assert done == {keys[0], keys[2]}
-
-        outcomes = run_chain(defs, instance, [keys[0], keys[2]], themes)
-        assert all(o.ok for o in outcomes), [o.errors for o in outcomes]
         outbox = sorted((small_settings.home / "outbox").rglob("*.json"))
         assert len(outbox) == 4  # two images x two auto themes; 'night' awaits review
 
-        again = run_chain(defs, instance, [keys[0], keys[2]], themes)
-        assert all(o.ok for o in again)
+        # A person re-runs the cut-outs; the chain renders and publishes again, adding nothing.
+        assert not run_range(defs, instance, "mask_job", keys[0], keys[-1]).success
+        again = chain.settle()
+        assert [r.dagster_run.job_name for r in again] == ["render_job", "render_job"]
+        assert all(r.success for r in again)
         assert sorted((small_settings.home / "outbox").rglob("*.json")) == outbox
         latest = instance.get_latest_materialization_event(dg.AssetKey("mask"))
         assert latest is not None
@@ -171,12 +173,12 @@ def test_a_doubtful_cut_out_is_held_for_review_in_every_theme(
 
     small = tmp_path / "RING-SMALL.jpg"
     small.write_bytes(render_sample("RING-0001", size=450))  # borderline resolution
-    (key,) = ingest(chain_settings, [small])
+    ingest(chain_settings, [small])
     defs = build_definitions(chain_settings)
     themes = list(load_themes(chain_settings.themes_path).values())
     with dg.instance_for_test() as instance:
-        (outcome,) = run_chain(defs, instance, [key], themes)
-        assert outcome.ok, outcome.errors
+        runs = Chain(defs, instance).settle()
+        assert all(r.success for r in runs), Chain.failed(runs)
     jobs = _jobs(chain_settings)
     assert {t.name for t in themes} == {theme for _sku, theme in jobs}
     for job in jobs.values():

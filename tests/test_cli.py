@@ -10,7 +10,7 @@ from PIL import Image
 
 from imgpipe_assets.cli import main
 from imgpipe_resources.weights import U2NETP, WeightsSource, fetch
-from tests.conftest import models_dir
+from tests.helpers import models_dir
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_demo_on_own_photos_prints_composites_and_a_contact_sheet(
     tmp_path: Path, env: dict[str, str], sample_photos: dict
 ) -> None:
     themes = tmp_path / "themes.yaml"
-    from tests.conftest import SMALL_THEMES
+    from tests.helpers import SMALL_THEMES
 
     themes.write_text(SMALL_THEMES)
     env = {**env, "IMGPIPE_THEMES": str(themes), "DAGSTER_HOME": str(tmp_path / "dh")}
@@ -163,3 +163,77 @@ def test_demo_on_own_photos_prints_composites_and_a_contact_sheet(
     assert [p.name for p in composites] == ["marble.webp", "night.png", "white.jpg"]
     assert "AWAITING_REVIEW: theme night publishes after review" in result.output
     Image.open(io.BytesIO((home / "contact-sheet.jpg").read_bytes())).verify()
+
+
+def _sensor_passes(log: Path, sensor: str) -> int:
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    return text.count(f"Checking for new runs for sensor: {sensor}")
+
+
+def test_the_demo_runs_on_the_daemon_and_leaves_it_nothing_to_do(
+    tmp_path: Path, env: dict[str, str], sample_photos: dict
+) -> None:
+    """The demo's chain is the daemon's: with a daemon already serving the instance the
+    demo starts none and each photo is cut out once; a daemon started after the demo
+    launches nothing for the demo's photos."""
+    import time
+
+    from imgpipe_assets.local_run import Daemon, daemon_alive, local_instance
+    from tests.helpers import SMALL_THEMES
+
+    themes = tmp_path / "themes.yaml"
+    themes.write_text(SMALL_THEMES)
+    dh = tmp_path / "dh"
+    env = {**env, "IMGPIPE_THEMES": str(themes), "DAGSTER_HOME": str(dh)}
+    instance = local_instance(dh)
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)  # the daemon started here reads the same settings
+        with Daemon(dh) as daemon:
+            assert daemon.process is not None
+            deadline = time.time() + 90
+            while not daemon_alive(instance) and time.time() < deadline:
+                daemon.check()
+                time.sleep(0.5)
+            result = run(["demo", str(sample_photos["RING-0001"]), "--sku", "RING-9"], env)
+            assert result.exit_code == 0, result.output
+            assert "Dagster daemon: the one serving this instance" in result.output
+        runs = instance.get_run_records()
+        assert sorted(r.dagster_run.job_name for r in runs) == ["mask_job", "render_job"]
+
+        log = dh / "daemon.log"
+        start = {s: _sensor_passes(log, s) for s in ("intake_sensor", "chain_sensor")}
+        with Daemon(dh) as daemon:
+            assert daemon.process is not None  # the earlier one stopped and said so
+            deadline = time.time() + 90
+            while time.time() < deadline:
+                daemon.check()
+                if all(_sensor_passes(log, s) >= n + 2 for s, n in start.items()):
+                    break
+                time.sleep(0.5)
+            else:
+                pytest.fail("the sensors did not tick twice")
+        assert len(instance.get_run_records()) == len(runs)
+
+
+def test_the_demo_reports_a_truncated_photo_as_failed_and_still_makes_its_sheet(
+    tmp_path: Path, env: dict[str, str], sample_photos: dict
+) -> None:
+    from tests.helpers import SMALL_THEMES
+
+    themes = tmp_path / "themes.yaml"
+    themes.write_text(SMALL_THEMES)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    good = sample_photos["RING-0001"].read_bytes()
+    (folder / "RING-1.jpg").write_bytes(good)
+    (folder / "BROKEN-1.jpg").write_bytes(good[: len(good) // 3])
+    env = {**env, "IMGPIPE_THEMES": str(themes), "DAGSTER_HOME": str(tmp_path / "dh")}
+    result = CliRunner().invoke(main, ["demo", str(folder)], env=env)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "TRUNCATED_IMAGE" in result.output
+    assert "1 of 2 images failed" in result.output
+    home = Path(env["IMGPIPE_HOME"])
+    Image.open(io.BytesIO((home / "contact-sheet.jpg").read_bytes())).verify()
+    assert len(list(home.glob("composites/RING-1/*/*"))) == 3

@@ -60,7 +60,7 @@ def test_theme_file_errors_name_the_field(tmp_path: Path, doc: str, message: str
 
 
 def test_a_theme_added_to_the_file_becomes_a_partition(tmp_path: Path) -> None:
-    from tests.conftest import SMALL_THEMES, make_settings
+    from tests.helpers import SMALL_THEMES, make_settings
 
     path = tmp_path / "themes.yaml"
     path.write_text(SMALL_THEMES + "  gold:\n    background: {style: solid, colors: ['#c9a227']}\n")

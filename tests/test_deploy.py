@@ -42,7 +42,7 @@ def test_run_limits_name_tags_that_imgpipe_runs_carry(small_settings) -> None:  
     defs = build_definitions(small_settings)
     carried = {
         (key, value)
-        for name in ("mask_job", "render_job", "publish_job", "auto_publish_job")
+        for name in ("mask_job", "render_job", "publish_job")
         for key, value in defs.resolve_job_def(name).tags.items()
     }
     assert ("imgpipe/stage", "mask") in carried and ("imgpipe/stage", "publish") in carried

@@ -26,7 +26,7 @@ from imgpipe_resources.db.models import Job
 from imgpipe_resources.jms.receiver import PATH, create_app
 from imgpipe_resources.jms.signing import sign
 from imgpipe_resources.settings import Settings
-from tests.conftest import SMALL_THEMES, models_dir
+from tests.helpers import SMALL_THEMES, models_dir
 from tests.servers import Reply, serve
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,7 +26,7 @@ from imgpipe_resources.fakes.shopify_server import FakeShopify
 from imgpipe_resources.jms.receiver import PATH
 from imgpipe_resources.jms.signing import sign
 from imgpipe_resources.settings import Settings
-from tests.conftest import SHARED, SMALL_THEMES, models_dir
+from tests.helpers import SHARED, SMALL_THEMES, models_dir
 from tests.servers import Reply, serve
 from tests.test_end_to_end import _graphql, dagster_dev, receiver  # noqa: F401 (fixtures)
 

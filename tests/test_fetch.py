@@ -23,7 +23,7 @@ from imgpipe_resources.fetch import (
     host_allowed,
 )
 from imgpipe_resources.settings import Settings
-from tests.conftest import run_range
+from tests.helpers import run_range
 from tests.servers import Reply, serve
 from tests.test_imaging import png_header_only
 

@@ -16,7 +16,7 @@ from imgpipe_assets.imaging.gates import blocking, evaluate
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
-from tests.conftest import ingest, run_range
+from tests.helpers import ingest, run_range
 
 
 def disc(size: int = 1000, radius: float = 0.3, cy: float = 0.5) -> np.ndarray:

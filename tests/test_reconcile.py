@@ -10,7 +10,7 @@ from imgpipe_assets.definitions import build_definitions
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
-from tests.conftest import ingest
+from tests.helpers import ingest
 
 
 def _tick(defs: dg.Definitions, instance: dg.DagsterInstance):  # type: ignore[no-untyped-def]

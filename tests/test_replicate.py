@@ -19,7 +19,7 @@ from imgpipe_resources.replicate_models import ReplicateModels
 from imgpipe_resources.segmentation import CutoutRequest, ReplicateSegmenter
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import LocalObjectStore
-from tests.conftest import reread, run_range
+from tests.helpers import reread, run_range
 
 MODEL = "851-labs/background-remover:" + "a0" * 32
 
@@ -308,7 +308,7 @@ def test_generative_theme_paints_once_per_image_and_keeps_the_product(
     from PIL import Image
 
     from imgpipe_assets.partitions import multi_key
-    from tests.conftest import SMALL_THEMES
+    from tests.helpers import SMALL_THEMES
 
     themes = small_settings.themes_path
     themes.write_text(SMALL_THEMES + GENERATIVE_THEME.format(version="b" * 64))
@@ -350,7 +350,7 @@ def test_generative_theme_without_a_provider_is_a_named_error_and_spares_the_oth
     """One render run over two images x four themes: the garden backgrounds fail, and
     every other theme's background and composite is still made in that run."""
     from imgpipe_assets.partitions import multi_key, split_multi_key
-    from tests.conftest import SMALL_THEMES
+    from tests.helpers import SMALL_THEMES
 
     small_settings.themes_path.write_text(SMALL_THEMES + GENERATIVE_THEME.format(version="b" * 64))
     keys = _ingest_many(small_settings, sample_photos, 2)

@@ -8,13 +8,11 @@ import dagster as dg
 from sqlalchemy import select, update
 
 from imgpipe_assets.definitions import build_definitions
-from imgpipe_assets.local_run import run_chain
-from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import LocalObjectStore
-from tests.conftest import ingest
+from tests.helpers import Chain, ingest
 
 
 def test_retention_deletes_old_intermediates_and_retires_partitions(
@@ -25,9 +23,9 @@ def test_retention_deletes_old_intermediates_and_retires_partitions(
         small_settings, [sample_photos["RING-0001"], sample_photos["WATCH-0002"]]
     )
     defs = build_definitions(small_settings)
-    themes = list(load_themes(small_settings.themes_path).values())
     with dg.instance_for_test() as instance:
-        assert all(o.ok for o in run_chain(defs, instance, [old_key, new_key], themes))
+        runs = Chain(defs, instance).settle()
+        assert runs and all(r.success for r in runs), Chain.failed(runs)
         with session_scope(small_settings.database_url) as session:
             # Publish the review theme too, so every job of the old image is finished...
             session.execute(

@@ -93,7 +93,7 @@ def test_prod_environment_selects_s3_by_configuration_alone(
     from imgpipe_assets.environments import ConfigurationError, storage_for
     from imgpipe_resources.fakes.replicate_server import FakeReplicate
     from imgpipe_resources.settings import Settings
-    from tests.conftest import SMALL_THEMES, models_dir
+    from tests.helpers import SMALL_THEMES, models_dir
 
     boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **CREDS).create_bucket(
         Bucket="prod-bucket"

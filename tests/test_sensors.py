@@ -5,15 +5,23 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from sqlalchemy import select
 
 from imgpipe_assets.definitions import build_definitions
 from imgpipe_assets.ingest import ingest_file
-from imgpipe_assets.partitions import multi_key
+from imgpipe_assets.partitions import multi_key, range_tags
+from imgpipe_resources.db.engine import session_scope
+from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import LocalObjectStore
 from sensors.chain import chain_sensor
 from sensors.intake import intake_sensor
-from tests.conftest import ingest
+from tests.helpers import ingest, run_range
+
+
+def _jobs(settings: Settings) -> list[Job]:
+    with session_scope(settings.database_url) as session:
+        return list(session.scalars(select(Job)))
 
 
 def _tick(
@@ -120,7 +128,7 @@ def test_single_new_photo_gets_a_single_partition_run(
         assert request.run_key == f"mask:{key}"
 
 
-def test_chain_sensor_follows_masks_then_composites(
+def test_chain_sensor_renders_and_publishes_an_image_in_one_run(
     small_settings: Settings, sample_photos: dict, tmp_path: Path
 ) -> None:
     defs = build_definitions(small_settings)
@@ -148,53 +156,67 @@ def test_chain_sensor_follows_masks_then_composites(
             .execute_in_process(instance=instance, tags=render.tags)
             .success
         )
-        tick2 = _tick(chain_sensor, instance, defs, tick.cursor)
-        (publish,) = tick2.run_requests  # white and marble publish; night awaits review
-        assert publish.job_name == "auto_publish_job"
-        keys = publish.run_config["ops"]["auto_publish"]["config"]["partitions"]
-        assert sorted(keys) == sorted([str(multi_key(key, "white")), str(multi_key(key, "marble"))])
-        result = defs.resolve_job_def("auto_publish_job").execute_in_process(
-            instance=instance, run_config=publish.run_config
-        )
-        assert result.success
+        # The render run published white and marble itself; night awaits review.
+        published = {str(multi_key(key, "white")), str(multi_key(key, "marble"))}
+        assert instance.get_materialized_partitions(dg.AssetKey("shopify_media")) == published
         assert len(list((small_settings.home / "outbox").rglob("*.json"))) == 2
-        # Each is recorded as a shopify_media materialisation of its own partition.
-        assert instance.get_materialized_partitions(dg.AssetKey("shopify_media")) == set(keys)
+        tick2 = _tick(chain_sensor, instance, defs, tick.cursor)
+        assert not tick2.run_requests  # nothing left for the chain to do
+    jobs = {j.theme: j for j in _jobs(small_settings)}
+    assert jobs["night"].status == "AWAITING_REVIEW" and jobs["night"].shopify_media_id is None
 
 
-def test_auto_publishing_covers_many_images_per_run_and_never_a_review_theme(
+def test_composites_a_person_rendered_are_published_per_theme_never_a_review_theme(
     small_settings: Settings, sample_photos: dict
 ) -> None:
-    from sensors.chain import publish_requests
-
-    class Record:
-        def __init__(self, key: str, storage_id: int) -> None:
-            self.partition_key, self.storage_id = key, storage_id
-
-    names = ["white", "marble", "night"]
-    records = [
-        Record(str(multi_key(f"SKU-{i}~{i:012x}", t)), i * 3 + j)
-        for i in range(200)
-        for j, t in enumerate(names)
-    ]
-    requests = publish_requests(records, names, auto={0, 1})  # type: ignore[arg-type]
-    batches = [r.run_config["ops"]["auto_publish"]["config"]["partitions"] for r in requests]
-    assert [len(b) for b in batches] == [150, 150, 100]  # 400 composites in 3 runs, not 200
-    assert not any(k.endswith("|night") for b in batches for k in b)
-
     defs = build_definitions(small_settings)
-    (key,) = ingest(small_settings, [sample_photos["RING-0001"]])
+    keys = ingest(small_settings, [sample_photos["RING-0001"], sample_photos["WATCH-0002"]])
+    outbox = small_settings.home / "outbox"
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("images", [key])
-        result = defs.resolve_job_def("auto_publish_job").execute_in_process(
+        instance.add_dynamic_partitions("images", keys)
+        assert run_range(defs, instance, "mask_job", keys[0], keys[-1]).success
+        first, last = str(multi_key(keys[0], "white")), str(multi_key(keys[-1], "night"))
+        rendered = dg.materialize(
+            list(defs.assets or []),
+            selection=["backgrounds", "composite"],  # a person's render, without publishing
             instance=instance,
-            run_config={
-                "ops": {"auto_publish": {"config": {"partitions": [str(multi_key(key, "night"))]}}}
-            },
-            raise_on_error=False,
+            resources=defs.resources,
+            tags=range_tags(first, last),
         )
-        assert not result.success  # a review theme is never published behind a person's back
-    assert not list((small_settings.home / "outbox").rglob("*.json"))
+        assert rendered.success and not list(outbox.rglob("*.json"))
+
+        cursor = json.dumps({"mask": 10**9})  # the masks' renders are not this test's
+        tick = _tick(chain_sensor, instance, defs, cursor)
+        ranges = sorted(
+            (
+                r.tags["dagster/asset_partition_range_start"],
+                r.tags["dagster/asset_partition_range_end"],
+            )
+            for r in tick.run_requests
+        )
+        # One run per auto-publishing theme over both images; none for the review theme.
+        assert ranges == [
+            (str(multi_key(keys[0], "marble")), str(multi_key(keys[1], "marble"))),
+            (str(multi_key(keys[0], "white")), str(multi_key(keys[1], "white"))),
+        ]
+        for request in tick.run_requests:
+            assert request.job_name == "publish_job" and request.tags["imgpipe/publish"] == "auto"
+            run = defs.resolve_job_def("publish_job").execute_in_process(
+                instance=instance, tags=request.tags
+            )
+            assert run.success
+        assert len(list(outbox.rglob("*.json"))) == 4
+
+        # The chain's publishing over a review theme leaves it waiting; a person's publishes.
+        night = range_tags(str(multi_key(keys[0], "night")), str(multi_key(keys[1], "night")))
+        publish = defs.resolve_job_def("publish_job")
+        assert publish.execute_in_process(
+            instance=instance, tags={**night, "imgpipe/publish": "auto"}
+        ).success
+        assert len(list(outbox.rglob("*.json"))) == 4
+        assert publish.execute_in_process(instance=instance, tags=night).success
+        assert len(list(outbox.rglob("*.json"))) == 6
+    assert {j.status for j in _jobs(small_settings)} == {"DONE"}
 
 
 def test_chain_sensor_renders_an_intake_batch_in_one_run(

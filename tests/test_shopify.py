@@ -11,8 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from imgpipe_assets.definitions import build_definitions
-from imgpipe_assets.local_run import run_chain
-from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job, ShopifyMap
 from imgpipe_resources.fakes.shopify_server import FakeShopify, ShopFaults
@@ -25,7 +23,7 @@ from imgpipe_resources.shopify.client import (
     SkuAmbiguous,
     SkuNotFound,
 )
-from tests.conftest import SHARED, ingest, reread
+from tests.helpers import SHARED, Chain, ingest, reread, run_range
 
 SCHEMA = SHARED / "schemas" / "shopify-admin-schema-2025-01.json.gz"
 
@@ -153,11 +151,12 @@ def test_chain_publishes_every_composite_once_under_faults(
         monkeypatch.setattr(ShopifyAdmin, "__init__", quick)
         keys = ingest(small_settings, list(sample_photos.values()))
         defs = build_definitions(shop)
-        themes = list(load_themes(small_settings.themes_path).values())
         with dg.instance_for_test() as instance:
-            for _ in range(2):  # the second pass re-runs every partition
-                outcomes = run_chain(defs, instance, keys, themes)
-                assert all(o.ok for o in outcomes), [o.errors for o in outcomes]
+            chain = Chain(defs, instance)
+            runs = chain.settle()
+            # The second pass re-runs every partition: a person's re-run of the cut-outs.
+            runs += [run_range(defs, instance, "mask_job", keys[0], keys[-1]), *chain.settle()]
+            assert len(runs) == 4 and all(r.success for r in runs), Chain.failed(runs)
         assert fake.stats.throttled and fake.stats.invalid_documents == []
         assert fake.stats.staged_bytes > 0  # local storage: composites went as staged uploads
         # Two auto-publishing themes per product, each attached exactly once.

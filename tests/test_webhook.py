@@ -24,7 +24,7 @@ from imgpipe_resources.db.models import IntakeRecord
 from imgpipe_resources.jms.receiver import PATH, create_app
 from imgpipe_resources.jms.signing import DELIVERY, SIGNATURE, TIMESTAMP, sign
 from imgpipe_resources.settings import Settings
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 SECRET = "s3cret-current"
 OLD = "s3cret-previous"

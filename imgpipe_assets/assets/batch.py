@@ -29,7 +29,9 @@ import dagster as dg
 
 from imgpipe_assets.errors import ImgpipeError, InternalError
 
-Work = Callable[[str], dict[str, Any]]
+# A partition's work returns its materialisation's metadata, or None when this run leaves
+# the partition alone (a composite waiting for a person is not published automatically).
+Work = Callable[[str], dict[str, Any] | None]
 OnError = Callable[[str, str, str], None]
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ def _attempt(
     except Exception as exc:  # a bug in one partition must not sink the others
         context.log.exception(f"partition {key} failed unexpectedly")
         return "failed", (InternalError.code, f"{type(exc).__name__}: {exc}")
+    if metadata is None:
+        return "left", None
     metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
     return "ok", metadata
 
@@ -88,6 +92,8 @@ def _attempt_stages(
     done: dict[dg.AssetKey, dict[str, Any]] = {}
     for asset_key, work in stages:
         kind, value = _attempt(context, work, key)
+        if kind == "left":
+            break
         if kind != "ok":
             return done, value
         done[asset_key] = value
@@ -173,4 +179,8 @@ def materialize_partitions(
         raise _failure(keys, failures)
     if not own_output:
         return []
-    return [dg.MaterializeResult(asset_key=a, metadata=m[keys[0]]) for a, m in results.items()]
+    return [
+        dg.MaterializeResult(asset_key=a, metadata=m[keys[0]])
+        for a, m in results.items()
+        if keys[0] in m
+    ]

@@ -104,13 +104,22 @@ class _Recent:
 
 
 def publish_work(
-    db: JobsDatabase, storage: ObjectStore, themes: ThemeLibrary, publisher: Publisher, run_id: str
-) -> Callable[[str], dict[str, Any]]:
-    """Publishing one image x theme partition: the work of ``shopify_media``, shared by the
-    asset (a person approving in the UI) and the ``auto_publish_job`` (themes that publish
-    automatically, many images per run)."""
+    db: JobsDatabase,
+    storage: ObjectStore,
+    themes: ThemeLibrary,
+    publisher: Publisher,
+    run_id: str,
+    automatic: bool,
+) -> Callable[[str], dict[str, Any] | None]:
+    """Publishing one image x theme partition: the ``shopify_media`` stage.
 
-    def work(key: str) -> dict[str, Any]:
+    ``automatic`` is the chain publishing what it has just rendered (or the reconciliation
+    finishing that): a composite waiting in AWAITING_REVIEW (its theme publishes after
+    review, or its cut-out was doubtful) is left for a person and nothing is recorded for it.
+    A person publishing ``shopify_media`` on its own is the approval: it publishes what was
+    selected."""
+
+    def publish(key: str) -> dict[str, Any]:
         _image, theme_name = split_multi_key(key)
         theme = themes.get(theme_name)
         job = _enter(db, key, JobStatus.UPLOADING, run_id)
@@ -155,6 +164,11 @@ def publish_work(
             "replaced": dg.MetadataValue.json(media.removed),
         }
 
+    def work(key: str) -> dict[str, Any] | None:
+        if automatic and key in held_for_review(db, [key]):
+            return None
+        return publish(key)
+
     return work
 
 
@@ -165,6 +179,9 @@ def record_failure(db: JobsDatabase) -> Callable[[str, str, str], None]:
 
 BACKGROUNDS = dg.AssetKey("backgrounds")
 COMPOSITE = dg.AssetKey("composite")
+SHOPIFY_MEDIA = dg.AssetKey("shopify_media")
+# On a run of shopify_media alone: the chain's automatic publishing, not a person's approval.
+PUBLISH_TAG = "imgpipe/publish"
 
 BACKGROUNDS_DESCRIPTION = """The theme's background for each image, at the theme's canvas size.
 
@@ -270,6 +287,16 @@ def background_work(
     return work
 
 
+SHOPIFY_MEDIA_DESCRIPTION = """The composite attached to the Shopify product with the image's
+SKU, exactly once.
+
+The media's filename is deterministic per (sku, sha256, theme), so a re-run finds the
+attachment instead of making a second. Rendered in the same run as its composite, it is
+published at once when its theme says ``publish: auto`` and the cut-out was not doubtful;
+a composite in AWAITING_REVIEW is published when a person materialises ``shopify_media``
+for it on its own (the approval). Moves the job to DONE."""
+
+
 def composite_work(
     run_id: str, db: JobsDatabase, storage: ObjectStore, themes: ThemeLibrary
 ) -> Callable[[str], dict[str, Any]]:
@@ -363,9 +390,10 @@ def held_for_review(db: JobsDatabase, keys: list[str]) -> set[str]:
 
 
 def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefinition]:
-    """``backgrounds`` and ``composite`` (one op: each image x theme makes its background,
-    then its composite, so a failed background stops only its own composite), and
-    ``shopify_media``, for the themes of the theme file."""
+    """``backgrounds``, ``composite`` and ``shopify_media`` for the themes of the theme file:
+    one op, so each image x theme makes its background, then its composite, then publishes
+    it (a failed stage stops only its own partition's later stages), and the chain's render
+    run ends with the shop holding what automatic themes made."""
     partitions = image_theme_partitions(list(theme_file))
     from_mask = dg.AssetDep(
         mask,
@@ -391,6 +419,13 @@ def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefini
                 skippable=True,
                 **common,
             ),
+            dg.AssetSpec(
+                SHOPIFY_MEDIA,
+                deps=[COMPOSITE],
+                description=SHOPIFY_MEDIA_DESCRIPTION,
+                skippable=True,
+                **{**common, "kinds": {"shopify"}},
+            ),
         ],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -403,8 +438,10 @@ def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefini
         storage: ObjectStore,
         themes: ThemeLibrary,
         generator: BackgroundGenerator,
+        publisher: Publisher,
     ) -> Iterator[dg.MaterializeResult]:
-        """Backgrounds and composites of the run's image x theme partitions."""
+        """Backgrounds, composites and their publication, for the run's image x theme
+        partitions, each partition through its stages in order."""
         selected = context.selected_asset_keys
         stages: list[Stage] = []
         if BACKGROUNDS in selected:
@@ -413,39 +450,15 @@ def build_themed_assets(theme_file: Mapping[str, Theme]) -> list[dg.AssetsDefini
             )
         if COMPOSITE in selected:
             stages.append(Stage(COMPOSITE, composite_work(context.run_id, db, storage, themes)))
+        if SHOPIFY_MEDIA in selected:
+            # Publishing what this run rendered, or finishing the chain's publishing, is
+            # automatic; shopify_media on its own, by a person, is an approval.
+            automatic = COMPOSITE in selected or context.run.tags.get(PUBLISH_TAG) == "auto"
+            work = publish_work(db, storage, themes, publisher, context.run_id, automatic)
+            stages.append(Stage(SHOPIFY_MEDIA, work))
         # Scaling, blending and encoding run in C, off the GIL: two partitions at a time;
         # four where partitions wait on a generative model.
         workers = 4 if generative else 2
         yield from materialize_partitions(context, stages, record_failure(db), workers=workers)
 
-    @dg.asset(
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[COMPOSITE],
-        group_name="imgpipe",
-        kinds={"shopify"},
-        code_version="1",
-        pool="shopify",  # `dagster instance concurrency set shopify N` caps calls across runs
-        output_required=False,  # each partition records its own materialisation
-    )
-    def shopify_media(
-        context: dg.AssetExecutionContext,
-        db: JobsDatabase,
-        storage: ObjectStore,
-        themes: ThemeLibrary,
-        publisher: Publisher,
-    ) -> Iterator[dg.MaterializeResult]:
-        """The composite attached to the Shopify product with the image's SKU, exactly once.
-
-        The media's filename is deterministic per (sku, sha256, theme), so a re-run finds the
-        attachment instead of making a second. Themes set to ``publish: review`` are only
-        published when a person materialises this asset in the UI, and so are composites
-        held in AWAITING_REVIEW because their cut-out was doubtful. Moves the job to DONE.
-        """
-
-        work = publish_work(db, storage, themes, publisher, context.run_id)
-        yield from materialize_partitions(
-            context, [Stage(context.asset_key, work)], record_failure(db)
-        )
-
-    return [render, shopify_media]
+    return [render]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
 
 from imgpipe_assets.errors import ImgpipeError
 from imgpipe_resources.db.engine import session_scope
@@ -30,15 +33,32 @@ def product_for(url: str, publisher: Publisher, sku: str) -> ProductRef:
     try:
         product = publisher.find_product(sku)
     except ImgpipeError as exc:
-        with session_scope(url) as session:
-            row = session.get(ShopifyMap, sku) or ShopifyMap(sku=sku)
-            row.sync_status, row.last_synced_at = exc.code.lower(), now
-            session.add(row)
+        _save(url, sku, sync_status=exc.code.lower(), last_synced_at=now)
         raise
-    with session_scope(url) as session:
-        row = session.get(ShopifyMap, sku) or ShopifyMap(sku=sku)
-        row.product_id, row.variant_id = product.product_id, product.variant_id
-        row.handle, row.title = product.handle, product.title
-        row.sync_status, row.last_synced_at = "synced", now
-        session.add(row)
+    _save(
+        url,
+        sku,
+        product_id=product.product_id,
+        variant_id=product.variant_id,
+        handle=product.handle,
+        title=product.title,
+        sync_status="synced",
+        last_synced_at=now,
+    )
     return product
+
+
+def _save(url: str, sku: str, **fields: Any) -> None:
+    """Write the SKU's row; two workers looking the same SKU up at once both write it,
+    and the second insert becomes an update."""
+    for attempt in (1, 2):
+        try:
+            with session_scope(url) as session:
+                row = session.get(ShopifyMap, sku) or ShopifyMap(sku=sku)
+                for name, value in fields.items():
+                    setattr(row, name, value)
+                session.add(row)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
