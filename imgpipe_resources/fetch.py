@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from urllib.parse import urljoin, urlsplit
 
 import certifi
@@ -67,6 +68,14 @@ def checked_address(host: str, port: int, allowed: bool) -> str:
     return str(addresses[0])
 
 
+def _limit_wait(response: urllib3.BaseHTTPResponse, seconds: float) -> None:
+    """Let the response's next socket read wait at most ``seconds``."""
+    connection = getattr(response, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
 class ImageFetcher(dg.ConfigurableResource):
     """Downloads source photos safely: checked addresses, bounded redirects, size and time."""
 
@@ -75,10 +84,23 @@ class ImageFetcher(dg.ConfigurableResource):
         description="Hosts allowed to resolve to private addresses (JMS_ALLOWED_IMAGE_HOSTS)",
     )
     max_bytes: int = Field(default=50 * 1024 * 1024, description="Largest photo accepted")
-    timeout_s: float = Field(default=30.0, description="Connect and read timeout per hop")
+    timeout_s: float = Field(
+        default=30.0,
+        description="The whole download's deadline, redirects included (FETCH_TIMEOUT after)",
+    )
     max_redirects: int = 3
 
     def fetch(self, url: str) -> bytes:
+        """The photo's bytes, within ``timeout_s`` in all: a server that drips its answer
+        is cut off at the deadline (``FETCH_TIMEOUT``), so no photo waits behind it."""
+        deadline = time.monotonic() + self.timeout_s
+
+        def left() -> float:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise FetchTimeout(f"the download took more than {self.timeout_s} s")
+            return remaining
+
         for _hop in range(self.max_redirects + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -86,7 +108,7 @@ class ImageFetcher(dg.ConfigurableResource):
             host = parts.hostname
             port = parts.port or (443 if parts.scheme == "https" else 80)
             address = checked_address(host, port, host_allowed(host, self.allowed_hosts))
-            timeout = urllib3.Timeout(connect=self.timeout_s, read=self.timeout_s)
+            timeout = urllib3.Timeout(connect=left(), read=left())
             pool: urllib3.HTTPConnectionPool
             if parts.scheme == "https":
                 pool = urllib3.HTTPSConnectionPool(
@@ -125,13 +147,18 @@ class ImageFetcher(dg.ConfigurableResource):
                 if declared and declared.isdigit() and int(declared) > self.max_bytes:
                     raise SourceTooLarge(f"{declared} bytes declared; the cap is {self.max_bytes}")
                 body = bytearray()
-                for chunk in response.stream(64 * 1024):
+                while True:
+                    _limit_wait(response, left())  # each read waits only for what is left
+                    chunk = response.read1(64 * 1024)
+                    if not chunk:
+                        break
                     body += chunk
                     if len(body) > self.max_bytes:
                         raise SourceTooLarge(f"more than {self.max_bytes} bytes")
+                left()
                 return bytes(body)
             except (TimeoutError, urllib3.exceptions.TimeoutError):
-                raise FetchTimeout(f"{host} did not answer within {self.timeout_s} s") from None
+                raise FetchTimeout(f"the download took more than {self.timeout_s} s") from None
             except urllib3.exceptions.HTTPError as exc:
                 raise FetchFailed(f"download from {host} failed: {type(exc).__name__}") from None
             finally:

@@ -26,7 +26,7 @@ def validate_sku(sku: object) -> str:
         raise InvalidSku("SKU must be a non-empty string")
     if len(sku) > SKU_MAX_LENGTH:
         raise InvalidSku(f"SKU is {len(sku)} characters long; the limit is {SKU_MAX_LENGTH}")
-    if not _SKU_RE.match(sku) or ".." in sku:
+    if not _SKU_RE.fullmatch(sku) or ".." in sku:
         raise InvalidSku(
             f"SKU {sku[:80]!r} may only hold letters, digits, '.', '_' and '-', must start with "
             "a letter or digit and must not contain '..'"
@@ -35,7 +35,7 @@ def validate_sku(sku: object) -> str:
 
 
 def validate_sha256(sha256: object) -> str:
-    if not isinstance(sha256, str) or not _SHA_RE.match(sha256.lower()):
+    if not isinstance(sha256, str) or not _SHA_RE.fullmatch(sha256.lower()):
         raise InvalidSku("sha256 must be 64 hexadecimal characters")
     return sha256.lower()
 
@@ -47,7 +47,7 @@ def image_partition_key(sku: str, sha256: str, digits: int = SHORT_SHA) -> str:
 
 def split_partition_key(key: str) -> tuple[str, str]:
     """Return (sku, short sha) of an image partition key."""
-    match = _KEY_RE.match(key)
+    match = _KEY_RE.fullmatch(key)
     if not match:
         raise InvalidSku(f"{key!r} is not an image partition key")
     return match["sku"], match["short"]
@@ -55,7 +55,7 @@ def split_partition_key(key: str) -> tuple[str, str]:
 
 def check_storage_key(key: str) -> str:
     """Refuse keys that could escape the store's root ('..', absolute paths, odd characters)."""
-    if ".." in key or not _STORAGE_KEY_RE.match(key):
+    if ".." in key or not _STORAGE_KEY_RE.fullmatch(key):
         raise StorageKeyError(f"refusing storage key {key!r}")
     return key
 

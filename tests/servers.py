@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Send the body in this many pieces, pausing between them (a slow or hostile server).
+    pieces: int = 1
+    pause_s: float = 0.0
 
 
 Route = Callable[[dict[str, list[str]], dict[str, str]], Reply]
@@ -39,7 +43,12 @@ def serve(routes: dict[str, Route]) -> Iterator[str]:
                 self.close_connection = True
             self.end_headers()
             with suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(reply.body)
+                step = -(-len(reply.body) // max(reply.pieces, 1)) or 1
+                for start in range(0, len(reply.body), step):
+                    if start:
+                        time.sleep(reply.pause_s)
+                    self.wfile.write(reply.body[start : start + step])
+                    self.wfile.flush()
 
         def log_message(self, *args: object) -> None:
             pass

@@ -16,6 +16,7 @@ from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.fetch import (
     FetchFailed,
+    FetchTimeout,
     ImageFetcher,
     SourceTooLarge,
     UrlRefused,
@@ -53,6 +54,8 @@ def routes(photo: bytes, port_holder: dict) -> dict:
         "/bomb.png": lambda q, h: Reply(200, png_header_only(50_000, 50_000)),
         "/text.jpg": lambda q, h: Reply(200, b"<html>not found</html>"),
         "/gone.jpg": lambda q, h: Reply(404),
+        # Every piece arrives well within a read timeout; the whole takes 10 x 0.5 s.
+        "/drip.jpg": lambda q, h: Reply(200, photo, pieces=10, pause_s=0.5),
     }
 
 
@@ -91,6 +94,17 @@ def test_redirect_to_the_metadata_address_is_refused(server: str) -> None:
 def test_byte_cap_holds_whatever_the_server_declares(server: str, path: str, photo: bytes) -> None:
     with pytest.raises(SourceTooLarge):
         ImageFetcher(allowed_hosts=["localhost"], max_bytes=len(photo) + 10).fetch(server + path)
+
+
+def test_the_whole_download_has_a_deadline(server: str, photo: bytes) -> None:
+    """A server that drips its answer is cut off at the deadline, however quickly each
+    piece comes; the same photo at full speed is fetched."""
+    quick = ImageFetcher(allowed_hosts=["localhost"], max_bytes=200_000, timeout_s=2)
+    with pytest.raises(FetchTimeout, match="more than 2"):
+        quick.fetch(f"{server}/drip.jpg")
+    patient = ImageFetcher(allowed_hosts=["localhost"], max_bytes=200_000, timeout_s=30)
+    assert patient.fetch(f"{server}/drip.jpg") == photo
+    assert quick.fetch(f"{server}/ok.jpg") == photo
 
 
 def test_redirect_loops_are_bounded(server: str) -> None:
