@@ -13,7 +13,7 @@ from sqlalchemy import select
 from imgpipe_assets.definitions import build_definitions
 from imgpipe_resources.db import intake
 from imgpipe_resources.db.engine import session_scope
-from imgpipe_resources.db.models import Job
+from imgpipe_resources.db.models import IntakeRecord, Job
 from imgpipe_resources.fetch import (
     FetchFailed,
     FetchTimeout,
@@ -24,7 +24,7 @@ from imgpipe_resources.fetch import (
     host_allowed,
 )
 from imgpipe_resources.settings import Settings
-from tests.helpers import run_range
+from tests.helpers import Chain, run_range
 from tests.servers import Reply, serve
 from tests.test_imaging import png_header_only
 
@@ -187,3 +187,48 @@ def test_a_batch_of_announced_photos_survives_its_bad_members(
     # Kept: what matched its sha256 and looks like an image (the truncated photo is the
     # evidence of its failure, and spares a download on retry); never the refused ones.
     assert stored == ["GOOD-1", "GOOD-2", "TRUNC-1"]
+
+
+def test_a_photo_whose_download_failed_is_fetched_again_from_a_corrected_url(
+    small_settings: Settings, server: str, photo: bytes
+) -> None:
+    """3JMS announces a photo at a URL that fails, then announces it again (a new delivery)
+    at the right one: the photo is fetched from the new URL and goes through the chain; a
+    replay of the first delivery changes nothing."""
+    sha = hashlib.sha256(photo).hexdigest()
+
+    def announce(url: str, delivery: str) -> intake.IntakeOutcome:
+        with session_scope(small_settings.database_url) as session:
+            return intake.record(
+                session,
+                event="image.created",
+                sku="FIX-1",
+                sha256=sha,
+                source="webhook",
+                image_url=url,
+                delivery_id=delivery,
+            )
+
+    first = announce(f"{server}/gone.jpg", "d-1")
+    jms = dataclasses.replace(small_settings.jms, allowed_image_hosts=("localhost",))
+    defs = build_definitions(dataclasses.replace(small_settings, jms=jms))
+    with dg.instance_for_test() as instance:
+        chain = Chain(defs, instance)
+        assert [r.success for r in chain.settle()] == [False]
+        with session_scope(small_settings.database_url) as session:
+            assert {j.error_code for j in session.scalars(select(Job))} == {"FETCH_FAILED"}
+        assert not announce(f"{server}/gone.jpg", "d-1").created  # a replay: nothing moves
+        again = announce(f"{server}/ok.jpg", "d-2")
+        assert again.created and again.record_id == first.record_id
+        assert again.reason and "fetched again" in again.reason
+        # Due at once for the reconciliation, which asks for the cut-out again.
+        (mask_run,) = chain.tick("reconcile_sensor")
+        assert mask_run.success and mask_run.dagster_run.job_name == "mask_job"
+        assert all(r.success for r in chain.settle())
+        # Once fetched, a new URL is only a duplicate announcement.
+        assert not announce(f"{server}/hop.jpg", "d-3").created
+    with session_scope(small_settings.database_url) as session:
+        jobs = list(session.scalars(select(Job)))
+        (record,) = session.scalars(select(IntakeRecord))
+        assert record.image_url == f"{server}/ok.jpg"
+    assert len(jobs) == 3 and all(j.composite_key and j.error_code is None for j in jobs)

@@ -3,6 +3,7 @@ against a local server that plays Shopify (validating every document it receives
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 
@@ -99,6 +100,28 @@ def test_attach_once_even_when_asked_again() -> None:
         assert first.created and not again.created and first.media_id == again.media_id
         assert fake.stats.attachments[(pid, "imgpipe-R-1-abababababab-white.jpg")] == 1
         assert fake.attached(pid) == ["retailer-photo-0.jpg", "imgpipe-R-1-abababababab-white.jpg"]
+
+
+def test_a_file_still_processing_is_recognised_and_a_rerun_finishes_it() -> None:
+    """The first attempt gives up while Shopify still processes the file; the re-run finds
+    that file (no image URL yet, a source URL that is not imgpipe's name), waits for it and
+    attaches it: no second fileCreate, no FAILED job for a file that is there."""
+    with FakeShopify(SCHEMA, ShopFaults(polls_until_ready=6)) as fake:
+        pid = fake.add_product("Ring", ["R-1"])
+        impatient = admin(fake, ready_timeout_s=0.0)
+        product = impatient.find_product("R-1")
+        presigned = "https://bucket.test/composites/R-1/cd/white.jpg?X-Amz-Signature=0f"
+        request = dataclasses.replace(media("R-1", "cd" * 32), source_url=presigned)
+        with pytest.raises(MediaFailed, match="not READY"):
+            impatient.publish(request, product)
+        (made,) = [f for f in fake.files.values() if f.filename == request.filename]
+        assert made.status != "READY"
+        done = admin(fake).publish(request, product)
+        assert done.created and len(fake.files) == 2  # the shop's own photo, and ours
+        assert fake.stats.attachments[(pid, request.filename)] == 1
+        again = admin(fake).publish(request, product)  # a re-run of published work
+        assert not again.created and again.media_id == done.media_id
+    assert fake.stats.invalid_documents == []
 
 
 def test_failed_media_is_a_named_error() -> None:

@@ -8,6 +8,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -207,9 +209,13 @@ def test_unsafe_sku_is_recorded_as_rejected(
 ) -> None:
     body = event(sku="../../etc/passwd")
     response = post(client, body, sign(body, SECRET))
-    assert response.status_code == 422 and "INVALID_SKU" in response.json()["detail"]
+    assert (response.status_code, response.json()["error"]) == (422, "INVALID_SKU")
     (row,) = rows(receiver_settings)
     assert row.status == "REJECTED" and row.partition_key is None
+    # Sent again as a new delivery, it is refused again, for the same reason.
+    again = post(client, body, sign(body, SECRET, delivery_id="another"))
+    assert (again.status_code, again.json()) == (422, response.json())
+    assert len(rows(receiver_settings)) == 1
 
 
 def test_deleted_and_unknown_events_are_recorded_not_processed(
@@ -231,7 +237,65 @@ def test_max_images_per_sku_is_enforced_with_a_reason(
         second = event(sha256="22" * 32)
         assert post(client, first, sign(first, SECRET)).status_code == 202
         response = post(client, second, sign(second, SECRET))
-        assert response.status_code == 422 and "MAX_IMAGES_PER_SKU" in response.json()["detail"]
+        assert (response.status_code, response.json()["error"]) == (422, "MAX_IMAGES_PER_SKU")
+        assert "limit 1" in response.json()["detail"]
+    # The SKU has room again; the refused photo stays refused (it was answered for good).
+    roomy = Settings(**{**receiver_settings.__dict__, "max_images_per_sku": 5})
+    with TestClient(create_app(with_jms(roomy))) as client:
+        again = post(client, second, sign(second, SECRET))
+        assert (again.status_code, again.json()["error"]) == (422, "MAX_IMAGES_PER_SKU")
+    assert [r.status for r in rows(receiver_settings)] == ["ACCEPTED", "REJECTED"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"event": "image.created", "sku": "A", "n": ' + b"9" * 5000 + b"}",
+        b'{"event": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+        b"[" * 100_000,
+        b'{"event": "image.created", "sku": "A", "imageUrl": "https://x.test/1.jpg", '
+        b'"sha256": "' + b"ab" * 32 + b'", "score": NaN}',
+        b'{"event": "image.created", "sku": "A", "n": Infinity}',
+        b'{"event": "image.created", "sku": "A", "n": -Infinity}',
+        b"\xff\xfe not utf-8",
+    ],
+    ids=["huge-int", "deep", "deeper-unclosed", "nan", "infinity", "minus-infinity", "bytes"],
+)
+def test_hostile_json_is_malformed_not_a_server_error(
+    receiver_settings: Settings, body: bytes
+) -> None:
+    with TestClient(create_app(with_jms(receiver_settings, max_body_bytes=1_000_000))) as c:
+        response = post(c, body, sign(body, SECRET))
+    assert (response.status_code, response.json()["error"]) == (400, "MALFORMED_JSON")
+    assert rows(receiver_settings) == []
+
+
+@pytest.mark.parametrize("field", ["sku", "event", "imageUrl", "extra"])
+def test_a_nul_character_is_refused_the_same_on_both_databases(
+    client: TestClient, receiver_settings: Settings, field: str
+) -> None:
+    value = {"sku": "RING\u0000X", "event": "image.\u0000created"}.get(field)
+    body = event()
+    if field == "imageUrl":
+        body = body.replace(b"1.jpg", b"1\\u0000.jpg")
+    elif field == "extra":
+        body = body.replace(b'"x": 1', b'"x": "a\\u0000b"')
+    else:
+        body = event(**{field: value})
+    assert b"\\u0000" in body
+    response = post(client, body, sign(body, SECRET))
+    assert (response.status_code, response.json()["error"]) == (422, "INVALID_PAYLOAD")
+    assert "NUL" in response.json()["detail"]
+    assert rows(receiver_settings) == []
+
+
+def test_a_sku_with_a_trailing_newline_is_refused(
+    client: TestClient, receiver_settings: Settings
+) -> None:
+    body = event(sku="RING-NL\n")
+    response = post(client, body, sign(body, SECRET))
+    assert (response.status_code, response.json()["error"]) == (422, "INVALID_SKU")
+    assert [(r.status, r.partition_key) for r in rows(receiver_settings)] == [("REJECTED", None)]
 
 
 def test_health_and_openapi(client: TestClient) -> None:
@@ -249,6 +313,12 @@ def _free_port() -> int:
 
 @pytest.fixture
 def live_receiver(settings: Settings) -> Iterator[str]:
+    with _live(settings) as url:
+        yield url
+
+
+@contextmanager
+def _live(settings: Settings) -> Iterator[str]:
     """The receiver under uvicorn on a real port."""
     port = _free_port()
     server = uvicorn.Server(
@@ -267,6 +337,28 @@ def live_receiver(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_the_per_sku_limit_holds_under_concurrent_deliveries(
+    receiver_settings: Settings,
+) -> None:
+    """60 photos of one SKU delivered at once to the receiver on a port: exactly the limit
+    is accepted, on SQLite and on PostgreSQL, and every other one is refused with its code."""
+    limited = Settings(**{**receiver_settings.__dict__, "max_images_per_sku": 10})
+    bodies = [event(sha256=f"{i:064x}") for i in range(60)]
+    with _live(limited) as url, httpx.Client(base_url=url, timeout=60) as http:
+
+        def deliver(body: bytes) -> tuple[int, str]:
+            response = http.post(PATH, content=body, headers=sign(body, SECRET))
+            if response.status_code >= 500:
+                return response.status_code, response.text[:200]
+            return response.status_code, response.json().get("error", "")
+
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            answers = list(pool.map(deliver, bodies))
+    assert sorted(set(answers)) == [(202, ""), (422, "MAX_IMAGES_PER_SKU")]
+    assert answers.count((202, "")) == 10
+    assert [r.status for r in rows(receiver_settings)].count("ACCEPTED") == 10
 
 
 def test_receiver_on_a_real_port(live_receiver: str, settings: Settings) -> None:

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from imgpipe_assets.errors import ImgpipeError
+from imgpipe_assets.errors import ImgpipeError, TooManyImages
+from imgpipe_resources.db.jobs import retry_fetch
 from imgpipe_resources.db.models import IntakeRecord, IntakeStatus, Metadata
 from imgpipe_resources.keys import (
     SHORT_SHA,
@@ -70,6 +71,31 @@ def _free_partition_key(session: Session, sku: str, sha256: str) -> str:
     raise ImgpipeError(f"no free partition key for {sku}/{sha256}")
 
 
+def _lock_sku(session: Session, sku: str) -> None:
+    """Serialise announcements of one SKU until the transaction ends, so the per-SKU limit
+    and the choice of a free partition key hold when many arrive at once. PostgreSQL: an
+    advisory lock on the SKU. SQLite: the database's write lock, taken before reading (a
+    write that changes nothing), so no other writer slips in between the count and the
+    insert."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("select pg_advisory_xact_lock(hashtext(:sku))"), {"sku": sku})
+    elif dialect == "sqlite":
+        session.execute(text("update intake set id = id where 0"))
+
+
+def _corrects(found: IntakeRecord, delivery_id: str | None, image_url: str | None) -> bool:
+    """Whether this announcement names a new URL for an accepted photo (a new delivery, not
+    a replay of the old one)."""
+    return (
+        found.status == IntakeStatus.ACCEPTED.value
+        and found.partition_key is not None
+        and image_url is not None
+        and image_url != found.image_url
+        and (delivery_id is None or delivery_id != found.delivery_id)
+    )
+
+
 def record(
     session: Session,
     *,
@@ -85,8 +111,15 @@ def record(
 ) -> IntakeOutcome:
     """Record one announcement; a repeated delivery or image returns the first record."""
     sha256 = sha256.lower()
+    _lock_sku(session, sku)
     found = _existing(session, delivery_id, event, sku, sha256)
     if found is not None:
+        if _corrects(found, delivery_id, image_url) and retry_fetch(
+            session, str(found.partition_key)
+        ):
+            found.image_url = image_url
+            again = "announced again with a new URL after its download failed: fetched again"
+            return IntakeOutcome(found.id, found.status, True, again, found.partition_key)
         return _outcome(found, created=False)
 
     status, reason, key = IntakeStatus.ACCEPTED, None, None
@@ -96,7 +129,7 @@ def record(
         try:
             key = _free_partition_key(session, validate_sku(sku), validate_sha256(sha256))
         except ImgpipeError as exc:
-            status, reason = IntakeStatus.REJECTED, str(exc)
+            status, reason = IntakeStatus.REJECTED, f"{exc.code}: {exc.message}"
     if status is IntakeStatus.ACCEPTED and max_images_per_sku is not None:
         accepted = session.scalar(
             select(func.count()).where(
@@ -106,7 +139,7 @@ def record(
         if (accepted or 0) >= max_images_per_sku:
             status, key = IntakeStatus.REJECTED, None
             reason = (
-                f"MAX_IMAGES_PER_SKU: SKU {sku} already has {accepted} images "
+                f"{TooManyImages.code}: SKU {sku} already has {accepted} images "
                 f"(limit {max_images_per_sku})"
             )
 

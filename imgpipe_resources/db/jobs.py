@@ -175,6 +175,28 @@ def waiting_since(session: Session, before: datetime, limit: int) -> Sequence[Jo
     ).all()
 
 
+# A job re-queued with this as its last update is due for the reconciliation at its next
+# tick, instead of after IMGPIPE_RECONCILE_AFTER.
+DUE_NOW = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def retry_fetch(session: Session, partition_key: str) -> int:
+    """Queue again the image's jobs whose photo could never be fetched (FAILED, no stored
+    original), due for the reconciliation at once; how many. A corrected announcement (a
+    new URL for the same photo) calls this."""
+    jobs = [
+        j
+        for j in jobs_for_image(session, partition_key)
+        if j.status == S.FAILED.value and j.original_key is None
+    ]
+    for job in jobs:
+        _move(job, S.QUEUED)
+        job.reconciled = 0
+        job.alerted = None
+        job.updated_at = DUE_NOW
+    return len(jobs)
+
+
 def jobs_for_image(session: Session, partition_key: str) -> Sequence[Job]:
     return session.scalars(select(Job).where(Job.partition_key == partition_key)).all()
 

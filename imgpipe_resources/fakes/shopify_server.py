@@ -110,8 +110,10 @@ class FakeShopify(LocalServer):
                     "id": f.id,
                     "alt": f.alt,
                     "fileStatus": f.status,
+                    # As Shopify answers: no image while processing, and the source is
+                    # the URL the file was created from (a presigned or staged URL).
                     "image": {"url": self._url_of(f)} if f.status == "READY" else None,
-                    "originalSource": {"url": self._url_of(f)},
+                    "originalSource": {"url": f.source},
                 }
                 for f in self.files.values()
                 if f.filename.startswith(prefix)

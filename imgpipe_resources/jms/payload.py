@@ -68,6 +68,10 @@ def parse_event(data: object) -> IntakeFields:
     """Validate a decoded event; errors name the field."""
     if not isinstance(data, dict):
         raise InvalidPayload("body must be a JSON object")
+    where = _nul_at(data)
+    if where is not None:
+        # PostgreSQL cannot store a NUL; SQLite could, and must answer the same.
+        raise InvalidPayload(f"field '{where}' holds a NUL character")
     try:
         event = ImageEvent.model_validate(data)
     except ValidationError as exc:
@@ -75,6 +79,26 @@ def parse_event(data: object) -> IntakeFields:
         field = ".".join(str(p) for p in first["loc"]) or "body"
         raise InvalidPayload(f"field '{field}': {first['msg']}") from None
     return IntakeFields(event.event, event.sku, event.sha256.lower(), event.imageUrl, dict(data))
+
+
+def _nul_at(value: object, path: str = "") -> str | None:
+    """The path of the first string (key or value) holding a NUL character, if any."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    items: list[tuple[str, object]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return name.replace("\x00", "\\0")
+            items.append((name, item))
+    elif isinstance(value, list):
+        items = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+    for name, item in items:
+        found = _nul_at(item, name)
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass(frozen=True)

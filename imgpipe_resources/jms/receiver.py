@@ -29,6 +29,67 @@ from imgpipe_resources.settings import Settings
 PATH = "/webhooks/3jms/images"
 
 
+class MalformedJson(ValueError):
+    pass
+
+
+# JSON is nested this deep at most; 3JMS's events are flat.
+MAX_DEPTH = 32
+# Digits of an integer at most: a sha256 is a string, no field needs more.
+MAX_DIGITS = 40
+
+
+def _refuse_constant(name: str) -> object:
+    raise MalformedJson(f"{name} is not JSON")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_DIGITS:
+        raise MalformedJson(f"an integer of {len(digits)} digits")
+    return int(digits)
+
+
+def _depth(text: str) -> int:
+    """How deeply the JSON text nests, counting brackets outside strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def decode_json(body: bytes) -> object:
+    """The body as strict JSON: no NaN or Infinity (not JSON, and not storable as JSON on
+    PostgreSQL), no integer longer than ``MAX_DIGITS``, nesting at most ``MAX_DEPTH``.
+    Anything else is ``MalformedJson``, never a server error."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedJson(f"body is not UTF-8: {exc}") from None
+    if _depth(text) > MAX_DEPTH:
+        raise MalformedJson(f"JSON nested more than {MAX_DEPTH} deep")
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
+    except MalformedJson as exc:
+        raise MalformedJson(f"body is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise MalformedJson(f"body is not valid JSON: {exc}") from None
+    return data
+
+
 def _error(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status)
 
@@ -77,7 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
         responses={
             200: {"description": "Already recorded (replayed delivery or same image)"},
             401: {"description": "Missing, stale or wrong signature"},
-            400: {"description": "Body is not JSON"},
+            400: {"description": "Body is not strict JSON (MALFORMED_JSON)"},
             413: {"description": "Body larger than JMS_WEBHOOK_MAX_BODY"},
             422: {"description": "A field is missing or invalid, or the image was refused"},
         },
@@ -104,19 +165,23 @@ def create_app(settings: Settings) -> FastAPI:
         except ImgpipeError as exc:
             return _error(401, exc.code, exc.message)
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return _error(400, "MALFORMED_JSON", f"body is not valid JSON: {exc}")
+            data = decode_json(body)
+        except MalformedJson as exc:
+            return _error(400, "MALFORMED_JSON", str(exc))
         try:
             fields = parse_event(data)
         except InvalidPayload as exc:
             return _error(422, exc.code, exc.message)
         outcome = await run_in_threadpool(record, fields, delivery_id)
         result = {"intake_id": outcome.record_id, "partition_key": outcome.partition_key}
+        if outcome.status == "REJECTED":
+            # Refused again however often it is sent, with the reason it was refused for.
+            code, _, reason = (outcome.reason or "").partition(": ")
+            if not (code.isupper() and code.replace("_", "").isalpha()):
+                code, reason = "REJECTED", outcome.reason or "refused"
+            return _error(422, code, reason)
         if not outcome.created:
             return JSONResponse({"status": "duplicate", **result}, status_code=200)
-        if outcome.status == "REJECTED":
-            return _error(422, "REJECTED", outcome.reason or "refused")
         status = "ignored" if outcome.status == "IGNORED" else "accepted"
         return JSONResponse({"status": status, **result, "reason": outcome.reason}, status_code=202)
 

@@ -126,14 +126,20 @@ class ShopifyAdmin(Publisher):
         )
 
     def _files_named(self, prefix: str) -> list[dict[str, Any]]:
+        """imgpipe's files whose name starts with ``prefix``, in every state.
+
+        Shopify's ``filename:`` search answers by the name it keeps for the file. A READY
+        file is checked once more by its image URL's name; one still processing has no
+        image URL yet, and its source URL is wherever it was created from (a presigned or
+        staged URL), so the search's answer is taken for it: nothing else is named
+        ``imgpipe-{sku}-{sha}-{theme}``."""
         data = self.graphql(docs.FIND_FILES, {"query": f"filename:{prefix}*"})
-        return [
-            f
-            for f in data["files"]["nodes"]
-            if _basename(
-                (f.get("image") or {}).get("url") or (f.get("originalSource") or {}).get("url")
-            ).startswith(prefix)
-        ]
+        ours = []
+        for node in data["files"]["nodes"]:
+            image = (node.get("image") or {}).get("url")
+            if image is None or _basename(image).startswith(prefix):
+                ours.append(node)
+        return ours
 
     def _attached(self, product_id: str) -> set[str]:
         data = self.graphql(docs.PRODUCT_MEDIA, {"id": product_id})
