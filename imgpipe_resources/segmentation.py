@@ -123,10 +123,17 @@ class ReplicateSegmenter(SegmentationProvider):
         outcome = self.replicate.run(
             work, {self.image_input: source, **self.extra_input}, request.ledger
         )
-        alpha = _alpha_of(output_bytes(outcome.output), rgb.shape[1], rgb.shape[0])
+        returned = _alpha_of(output_bytes(outcome.output), rgb.shape[1], rgb.shape[0])
+        if returned is None or float(returned.min()) > 0.98:
+            raise PredictionFailed(
+                f"the model ({self.model_ref}) returned no transparency: its output is an "
+                "opaque image, not a cut-out (check REPLICATE_SEGMENTATION_MODEL and its "
+                "output format)",
+                cost_usd=outcome.cost_usd,
+            )
         return cutout_from_alpha(
             rgb,
-            alpha,
+            returned,
             self.model_ref,
             outcome.cost_usd,
             outcome.prediction_id,
@@ -139,12 +146,22 @@ def _mime(data: bytes) -> str:
     return "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
 
 
-def _alpha_of(png: bytes, width: int, height: int) -> np.ndarray:
-    """The alpha of a provider's cut-out, at the source photo's size."""
+def _alpha_of(png: bytes, width: int, height: int) -> np.ndarray | None:
+    """The alpha of a provider's cut-out, at the source photo's size: its alpha channel, or
+    the image itself where the model answers with a grey mask; None for a colour image
+    without transparency (not a cut-out at all)."""
     try:
-        with Image.open(io.BytesIO(png)) as im:
-            im.load()
-            alpha = im.getchannel("A") if "A" in im.getbands() else im.convert("L")
+        with Image.open(io.BytesIO(png)) as opened:
+            opened.load()
+            im: Image.Image = opened
+            if im.mode == "P" and "transparency" in im.info:
+                im = im.convert("RGBA")
+            if "A" in im.getbands():
+                alpha = im.getchannel("A")
+            elif im.mode in ("L", "1", "I", "I;16", "F"):
+                alpha = im.convert("L")
+            else:
+                return None
     except (OSError, ValueError) as exc:
         raise PredictionFailed(f"the model's output is not a readable image: {exc}") from None
     if alpha.size != (width, height):

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from imgpipe_assets.definitions import build_definitions
+from imgpipe_assets.errors import PredictionFailed
 from imgpipe_assets.ingest import ingest_file
 from imgpipe_assets.partitions import range_tags
 from imgpipe_resources.db.engine import session_scope
@@ -59,6 +60,18 @@ def test_cut_out_through_the_real_client(small_settings: Settings, sample_photos
     assert row.predict_time_s and row.predict_time_s >= 0.3
     assert float(row.cost_usd) == pytest.approx(row.predict_time_s * 0.001, abs=1e-6)
     assert cut.cost_usd == pytest.approx(float(row.cost_usd), abs=1e-6)
+
+
+def test_a_model_that_returns_no_transparency_is_named(
+    small_settings: Settings, sample_photos: dict
+) -> None:
+    data = sample_photos["WATCH-0002"].read_bytes()
+    with FakeReplicate(latency_s=0.05, faults=Faults(opaque=True)) as fake:
+        seg = ReplicateSegmenter(replicate=models(fake), model_ref=MODEL)
+        with pytest.raises(PredictionFailed, match="returned no transparency") as caught:
+            seg.cut_out(data, request(small_settings, data))
+    assert "cut off" not in str(caught.value)
+    assert caught.value.code == "REPLICATE_FAILED" and caught.value.cost_usd > 0
 
 
 def test_an_unfinished_prediction_is_resumed_not_paid_again(

@@ -191,3 +191,36 @@ def test_chain_publishes_every_composite_once_under_faults(
         done = session.scalars(select(Job).where(Job.status == "DONE")).all()
         assert len(done) == 2 * len(keys) and all(j.shopify_media_id for j in done)
         assert {m.sync_status for m in session.scalars(select(ShopifyMap))} == {"synced"}
+
+
+def test_a_sku_the_shop_lacks_fails_before_anything_is_paid_for(
+    small_settings: Settings, sample_photos: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing to a shop without the SKU: the image fails at its cut-out with
+    SKU_NOT_FOUND before the photo is cut out (nothing stored, nothing spent); the photo of
+    a SKU the shop has goes on, and its product is cached for its composites."""
+    with FakeShopify(SCHEMA) as fake:
+        fake.add_product("Ring", ["RING-0001"])
+        shop = reread(
+            small_settings,
+            monkeypatch,
+            IMGPIPE_PUBLISHER="shopify",
+            SHOPIFY_STORE_DOMAIN="shop.test",
+            SHOPIFY_ADMIN_TOKEN="shpat_test",
+            SHOPIFY_ADMIN_URL=fake.url,
+        )
+        keys = ingest(small_settings, [sample_photos["RING-0001"], sample_photos["WATCH-0002"]])
+        defs = build_definitions(shop)
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("images", keys)
+            assert not run_range(defs, instance, "mask_job", keys[0], keys[-1]).success
+            assert instance.get_materialized_partitions(dg.AssetKey("mask")) == {keys[0]}
+    with session_scope(small_settings.database_url) as session:
+        jobs = list(session.scalars(select(Job)))
+        cached = {m.sku: m.sync_status for m in session.scalars(select(ShopifyMap))}
+    watch = [j for j in jobs if j.sku == "WATCH-0002"]
+    assert {(j.status, j.error_code) for j in watch} == {("FAILED", "SKU_NOT_FOUND")}
+    assert all(j.mask_key is None and j.cost_usd == 0 for j in watch)
+    masks = list((small_settings.home / "masks").glob("*.png"))
+    assert len(masks) == 1  # the ring's; the watch was never cut out
+    assert cached == {"RING-0001": "synced", "WATCH-0002": "sku_not_found"}

@@ -14,7 +14,7 @@ from imgpipe_assets.assets.sources import (
     record_image_failure,
     source_bytes,
 )
-from imgpipe_assets.errors import QualityGateFailed
+from imgpipe_assets.errors import QualityGateFailed, ShopifyUnavailable
 from imgpipe_assets.imaging import gates
 from imgpipe_assets.imaging.encode import thumbnail_jpeg
 from imgpipe_assets.imaging.pipeline import load_cutout, on_grey_reduced, work_size
@@ -23,8 +23,10 @@ from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import ensure_jobs, enter_stage
 from imgpipe_resources.db.models import JobStatus
 from imgpipe_resources.db.predictions import Ledger
+from imgpipe_resources.db.shopify_map import product_for
 from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.keys import mask_key
+from imgpipe_resources.publishing import Publisher
 from imgpipe_resources.segmentation import CutoutRequest, SegmentationProvider
 from imgpipe_resources.storage import ObjectStore
 from imgpipe_resources.themes import ThemeLibrary
@@ -49,6 +51,7 @@ def mask(
     segmenter: SegmentationProvider,
     themes: ThemeLibrary,
     fetcher: ImageFetcher,
+    publisher: Publisher,
 ) -> Iterator[dg.MaterializeResult]:
     """Cut-out of each source photo: the product's own pixels with a soft alpha (RGBA PNG).
 
@@ -60,11 +63,12 @@ def mask(
     are downloaded here (never in the sensor), checked against their sha256 and kept at
     ``originals/{sku}/{sha256}.{ext}``. Content-addressed at ``masks/{sha256}.png``: a photo
     is cut out once, whatever its SKU or theme, and a re-run finds the stored cut-out instead
-    of paying again. Quality gates (coverage, a product cut off by the frame, source
-    resolution, a shattered or hole-riddled mask) stop an image here, before any composite,
-    with the gate named on its jobs rows; a doubtful cut-out (borderline values, the model
-    and the key disagreeing, a see-through haze) is rendered but held for review. Moves the
-    image's jobs to SEGMENTING.
+    of paying again. With a shop to publish to, a SKU the shop does not have fails here
+    (``SKU_NOT_FOUND``) before the photo is downloaded or cut out. Quality gates (coverage,
+    a product cut off by the frame, source resolution, a shattered or hole-riddled mask)
+    stop an image here, before any composite, with the gate named on its jobs rows; a
+    doubtful cut-out (borderline values, the model and the key disagreeing, a see-through
+    haze) is rendered but held for review. Moves the image's jobs to SEGMENTING.
     """
     theme_list = themes.all()
     theme_names = list(theme_list)
@@ -74,14 +78,25 @@ def mask(
     # otherwise each image's evaluation is recorded here.
     check_selected = check_runs_as_a_step(context)
 
+    def shop_has(sku: str) -> None:
+        """Raise ``SKU_NOT_FOUND`` (or ``SKU_AMBIGUOUS``) for a SKU the shop lacks; an
+        unreachable shop is not a reason to stop (publishing retries later)."""
+        try:
+            product_for(db.url, publisher, sku)
+        except ShopifyUnavailable as exc:
+            context.log.warning(f"could not look {sku} up in the shop yet: {exc.message}")
+
     def work(key: str) -> dict[str, Any]:
         ref, _payload = image_ref(db, key)
         with db.session() as session:
             for job in ensure_jobs(session, ref, theme_names):
                 enter_stage(job, JobStatus.SEGMENTING)
                 job.dagster_run_id = context.run_id
-        data, orig_key = source_bytes(storage, ref, fetcher)
         mkey = mask_key(ref.sha256)
+        if not storage.exists(mkey):
+            # Before anything is downloaded or paid for: the shop must have the product.
+            shop_has(ref.sku)
+        data, orig_key = source_bytes(storage, ref, fetcher)
         started = time.perf_counter()
         png = storage.get(mkey) if storage.exists(mkey) else b""
         stored_cut = load_cutout(png) if png else None

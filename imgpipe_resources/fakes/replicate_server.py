@@ -39,6 +39,7 @@ class Faults:
     slow: float = 0.0  # share of predictions that take `slow_factor` x the latency
     slow_factor: float = 10.0
     retry_after: str = "1"
+    opaque: bool = False  # cut-outs come back as the photo itself, with no transparency
     seed: int = 0
 
 
@@ -92,6 +93,13 @@ def _cutout(image: str) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _opaque(image: str) -> str:
+    with Image.open(io.BytesIO(_input_bytes(image))) as im:
+        buf = io.BytesIO()
+        im.convert("RGB").save(buf, "PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
 def _scene(image: str, seed: int) -> str:
     """A 'generated' scene the size of the input: a seeded two-colour gradient."""
     data = _input_bytes(image)
@@ -127,7 +135,10 @@ class FakeReplicate(LocalServer):
         if status == "succeeded" and p.output is None:
             prompt = p.input.get("bg_prompt") or p.input.get("prompt")
             image = str(p.input.get("image", ""))
-            p.output = _scene(image, int(p.input.get("seed") or 0)) if prompt else _cutout(image)
+            if prompt:
+                p.output = _scene(image, int(p.input.get("seed") or 0))
+            else:
+                p.output = _opaque(image) if self.faults.opaque else _cutout(image)
         done = status in ("succeeded", "failed", "canceled")
         return {
             "id": p.id,
