@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy.exc
 
-from imgpipe_assets.errors import ImgpipeError
+from imgpipe_assets.errors import DatabaseUnavailable, ImgpipeError
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import ObjectStore
 
@@ -26,6 +27,18 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
+def _database_error(exc: sqlalchemy.exc.DBAPIError) -> DatabaseUnavailable:
+    """The database's own reason in a line, with the URL it was given (no password)."""
+    from imgpipe_resources.db.engine import redact
+
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+    try:
+        where = redact(_settings().database_url)
+    except ImgpipeError:
+        where = "the jobs database"
+    return DatabaseUnavailable(f"{where} cannot be used: {reason}")
+
+
 def _guard(fn: Callable[..., None]) -> Callable[..., None]:
     """Named errors become one-line messages and a non-zero exit, never a traceback."""
 
@@ -34,6 +47,8 @@ def _guard(fn: Callable[..., None]) -> Callable[..., None]:
             return fn(*args, **kwargs)
         except ImgpipeError as exc:
             raise Fail(str(exc)) from exc
+        except sqlalchemy.exc.DBAPIError as exc:
+            raise Fail(str(_database_error(exc))) from exc
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
@@ -133,9 +148,11 @@ def ingest(paths: tuple[Path, ...], sku: str | None, title: str | None) -> None:
     With the Dagster daemon running (`dagster dev`), the intake sensor picks them up.
     """
     from imgpipe_assets.ingest import expand, ingest_file
+    from imgpipe_assets.themes import load_themes
 
     settings = _settings()
     _check_db(settings)
+    load_themes(settings.themes_path)  # a broken theme file stops here, before anything is stored
     files = list(expand(paths))
     if not files:
         raise Fail("no image files found in the given paths")
@@ -177,6 +194,8 @@ def mask_cmd(image: Path, output: Path, mask_only: bool) -> None:
 
     started = time.perf_counter()
     settings = _settings()
+    if not image.is_file():
+        raise Fail(f"{image} is not a regular file")
     data = image.read_bytes()
     info = sniff(data)
     cut = cut_out(

@@ -125,6 +125,7 @@ def run_demo(
     settings: Settings, photos: list[Path], sku: str | None, echo: Echo
 ) -> tuple[Path, dict[str, ChainOutcome]]:
     echo(f"data directory: {settings.home}")
+    load_themes(settings.themes_path)  # a broken theme file stops here, before anything is stored
     upgrade(settings.database_url)
     segmenter = load_segmenter(settings.models_dir)
     if not isinstance(segmenter, U2NetP):

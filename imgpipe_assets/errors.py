@@ -123,6 +123,13 @@ class SchemaOutOfDate(ImgpipeError):
     code = "SCHEMA_OUT_OF_DATE"
 
 
+class DatabaseUnavailable(ImgpipeError):
+    """The jobs database cannot be reached or read (down, wrong URL, not a database)."""
+
+    code = "DATABASE_UNAVAILABLE"
+    retryable = True
+
+
 class StorageKeyError(ImgpipeError):
     code = "INVALID_STORAGE_KEY"
 

@@ -50,6 +50,9 @@ def ingest_file(
     The SKU is ``sku`` or, if not given, the file's stem. Nothing is processed here.
     """
     sku = sku or path.stem
+    if not path.is_file():
+        # A FIFO, a device or a socket would be read for ever, or never end.
+        return IngestResult(path, sku, "ERROR", None, f"{path} is not a regular file")
     try:
         validate_sku(sku)
         data = path.read_bytes()

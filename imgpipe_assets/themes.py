@@ -130,12 +130,23 @@ def _theme(name: str, raw: dict[str, Any], base: Path = Path()) -> Theme:
     )
 
 
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what, and where."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
 def load_themes(path: Path) -> dict[str, Theme]:
     """Parse and validate a theme file; errors name the theme and the field."""
     try:
         doc = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidThemeFile(f"cannot read theme file {path}: {exc}") from exc
+    except OSError as exc:
+        raise InvalidThemeFile(f"cannot read theme file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidThemeFile(
+            f"theme file {path} is not valid YAML: {_yaml_reason(exc)}"
+        ) from None
     raw_themes = (doc or {}).get("themes") if isinstance(doc, dict) else None
     if not isinstance(raw_themes, dict) or not raw_themes:
         raise InvalidThemeFile(f"{path}: expected a 'themes' mapping with at least one theme")

@@ -237,3 +237,70 @@ def test_the_demo_reports_a_truncated_photo_as_failed_and_still_makes_its_sheet(
     home = Path(env["IMGPIPE_HOME"])
     Image.open(io.BytesIO((home / "contact-sheet.jpg").read_bytes())).verify()
     assert len(list(home.glob("composites/RING-1/*/*"))) == 3
+
+
+def _one_line(result, code: str) -> None:  # type: ignore[no-untyped-def]
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert lines[-1].startswith("imgpipe: error:") and code in lines[-1], result.output
+
+
+@pytest.mark.parametrize("command", [["status"], ["webhook", "serve"], ["demo"], ["ingest", "."]])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("JMS_WEBHOOK_TOLERANCE", "abc"), ("MAX_IMAGES_PER_SKU", "ten"), ("JOB_CLEANUP_DAYS", "7d")],
+)
+def test_a_bad_numeric_setting_is_one_line(
+    env: dict[str, str], command: list[str], variable: str, value: str
+) -> None:
+    result = CliRunner().invoke(main, command, env={**env, variable: value})
+    _one_line(result, "CONFIGURATION")
+    assert variable in result.output
+
+
+def test_a_corrupt_or_unreachable_database_is_one_line(
+    tmp_path: Path, env: dict[str, str], sample_photos: dict
+) -> None:
+    home = Path(env["IMGPIPE_HOME"])
+    home.mkdir(parents=True)
+    (home / "imgpipe.db").write_text("this is not a database")
+    for command in (["status"], ["ingest", str(sample_photos["RING-0001"])], ["demo"]):
+        result = CliRunner().invoke(main, command, env=env)
+        _one_line(result, "DATABASE_UNAVAILABLE")
+        assert "not a database" in result.output
+    assert not (home / "originals").exists()
+    down = {**env, "IMGPIPE_DATABASE_URL": "postgresql+psycopg2://u:hunter2@127.0.0.1:1/x"}
+    for command in (["status"], ["webhook", "serve"], ["db", "upgrade"]):
+        result = CliRunner().invoke(main, command, env={**down, "JMS_WEBHOOK_SECRET": "s"})
+        _one_line(result, "DATABASE_UNAVAILABLE")
+        assert "hunter2" not in result.output and "127.0.0.1" in result.output
+
+
+@pytest.mark.parametrize("theme_file", ["themes: [", None])
+def test_a_broken_or_missing_theme_file_stops_before_anything_is_stored(
+    tmp_path: Path, env: dict[str, str], sample_photos: dict, theme_file: str | None
+) -> None:
+    themes = tmp_path / "themes.yaml"
+    if theme_file is not None:
+        themes.write_text(theme_file)
+    env = {**env, "IMGPIPE_THEMES": str(themes)}
+    assert run(["db", "upgrade"], env).exit_code == 0
+    for command in (["ingest", str(sample_photos["RING-0001"])], ["demo"]):
+        _one_line(CliRunner().invoke(main, command, env=env), "INVALID_THEME_FILE")
+    home = Path(env["IMGPIPE_HOME"])
+    assert not (home / "originals").exists() and not (home / "samples").exists()
+
+
+def test_ingest_refuses_a_fifo_instead_of_waiting_on_it(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    import os
+
+    fifo = tmp_path / "PIPE-1.jpg"
+    os.mkfifo(fifo)
+    assert run(["db", "upgrade"], env).exit_code == 0
+    result = CliRunner().invoke(main, ["ingest", str(fifo)], env=env)
+    assert result.exit_code == 1 and "not a regular file" in result.output
+    result = CliRunner().invoke(main, ["mask", str(fifo), "-o", str(tmp_path / "m.png")], env=env)
+    assert result.exit_code == 1 and "not a regular file" in result.output
