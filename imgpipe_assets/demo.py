@@ -121,6 +121,24 @@ def _picture(store: ObjectStore, key: str | None) -> np.ndarray | None:
         return None
 
 
+def publication_lines(settings: Settings, keys: list[str]) -> list[str]:
+    """What publishing really did: the dry-run outbox, or the Shopify products the
+    composites were attached to, with their admin links."""
+    if settings.publisher != "shopify":
+        return [f"dry-run Shopify outbox: {settings.home / 'outbox'}"]
+    with session_scope(settings.database_url) as session:
+        published = session.scalars(
+            select(Job).where(Job.partition_key.in_(keys), Job.shopify_media_id.is_not(None))
+        ).all()
+        products = sorted({(j.sku, str(j.shopify_product_id)) for j in published})
+    store = settings.shopify.store_domain
+    lines = [f"published to Shopify ({store}): {len(published)} media on {len(products)} products"]
+    for sku, product in products:
+        number = product.rsplit("/", 1)[-1]
+        lines.append(f"  {sku:16s} {product}  https://{store}/admin/products/{number}")
+    return lines
+
+
 def run_demo(
     settings: Settings, photos: list[Path], sku: str | None, echo: Echo
 ) -> tuple[Path, dict[str, ChainOutcome]]:
@@ -207,7 +225,9 @@ def _run(
     settings.home.mkdir(parents=True, exist_ok=True)
     sheet_path = settings.home / "contact-sheet.jpg"
     sheet_path.write_bytes(encode(contact_sheet(headers, rows), "jpeg", 88))
-    echo(f"\ndry-run Shopify outbox: {settings.home / 'outbox'}")
+    echo("")
+    for line in publication_lines(settings, keys):
+        echo(line)
     echo(f"jobs database: {settings.database_url}")
     echo(f"Dagster instance: {dagster_home(settings)} (DAGSTER_HOME for `dagster dev`)")
     return sheet_path, outcomes

@@ -162,6 +162,7 @@ def test_demo_on_own_photos_prints_composites_and_a_contact_sheet(
     composites = sorted(home.glob("composites/PENDANT-7/*/*"))
     assert [p.name for p in composites] == ["marble.webp", "night.png", "white.jpg"]
     assert "AWAITING_REVIEW: theme night publishes after review" in result.output
+    assert "Warning" not in result.output  # Dagster's preview and beta warnings stay out
     Image.open(io.BytesIO((home / "contact-sheet.jpg").read_bytes())).verify()
 
 
@@ -304,3 +305,58 @@ def test_ingest_refuses_a_fifo_instead_of_waiting_on_it(
     assert result.exit_code == 1 and "not a regular file" in result.output
     result = CliRunner().invoke(main, ["mask", str(fifo), "-o", str(tmp_path / "m.png")], env=env)
     assert result.exit_code == 1 and "not a regular file" in result.output
+
+
+def test_the_demo_says_what_publishing_really_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the Shopify publisher the demo names the products and their admin pages, not a
+    dry-run outbox that was never written."""
+    from imgpipe_assets.demo import publication_lines
+    from imgpipe_resources.db.engine import session_scope, upgrade
+    from imgpipe_resources.db.jobs import ImageRef, ensure_jobs
+    from tests.helpers import make_settings, reread
+
+    local = make_settings(tmp_path / "home")
+    upgrade(local.database_url)
+    assert publication_lines(local, []) == [f"dry-run Shopify outbox: {local.home / 'outbox'}"]
+    shop = reread(
+        local,
+        monkeypatch,
+        IMGPIPE_PUBLISHER="shopify",
+        SHOPIFY_STORE_DOMAIN="my-shop.myshopify.com",
+        SHOPIFY_ADMIN_TOKEN="shpat_x",
+    )
+    ref = ImageRef("RING-1~" + "a" * 12, "RING-1", "a" * 64, None, None)
+    with session_scope(shop.database_url) as session:
+        white, _night = ensure_jobs(session, ref, ["white", "night"])
+        white.shopify_product_id = "gid://shopify/Product/42"
+        white.shopify_media_id = "gid://shopify/MediaImage/7"
+    lines = publication_lines(shop, [ref.partition_key])
+    assert "dry-run" not in " ".join(lines)
+    assert lines[0] == "published to Shopify (my-shop.myshopify.com): 1 media on 1 products"
+    assert lines[1].split() == [
+        "RING-1",
+        "gid://shopify/Product/42",
+        "https://my-shop.myshopify.com/admin/products/42",
+    ]
+
+
+def test_runs_a_killed_demo_left_started_are_failed_when_no_daemon_serves(
+    tmp_path: Path,
+) -> None:
+    """A demo killed mid-run leaves its run STARTED; with no daemon serving the instance,
+    the next demo marks it failed before it starts its own daemon; finished runs are left
+    as they are."""
+    import dagster as dg
+    from dagster._core.test_utils import create_run_for_test
+
+    from imgpipe_assets.local_run import daemon_alive, fail_stale_runs, local_instance
+
+    instance = local_instance(tmp_path / "dh")
+    started = create_run_for_test(instance, job_name="mask_job", status=dg.DagsterRunStatus.STARTED)
+    done = create_run_for_test(instance, job_name="render_job", status=dg.DagsterRunStatus.SUCCESS)
+    assert not daemon_alive(instance)
+    assert fail_stale_runs(instance) == [started.run_id]
+    assert instance.get_run_by_id(started.run_id).status == dg.DagsterRunStatus.FAILURE  # type: ignore[union-attr]
+    assert instance.get_run_by_id(done.run_id).status == dg.DagsterRunStatus.SUCCESS  # type: ignore[union-attr]
