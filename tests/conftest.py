@@ -113,3 +113,21 @@ def small_settings(tmp_path: Path) -> Settings:
     s = make_settings(tmp_path / "home", themes_path=themes)
     upgrade(s.database_url)
     return s
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Loud, not silent: what did not run because the shared files are missing."""
+    from tests.helpers import SHARED
+
+    if SHARED.is_dir():
+        return
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if str(SHARED) in str(r.longrepr)
+    ]
+    terminalreporter.write_sep(
+        "!",
+        f"{SHARED} is missing: {len(skipped)} tests skipped, among them the validation of "
+        "every Shopify GraphQL document against the Admin schema (set IMGPIPE_SHARED_DIR)",
+        red=True,
+        bold=True,
+    )

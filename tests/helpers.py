@@ -11,7 +11,11 @@ import pytest
 
 from imgpipe_resources.settings import Settings, default_models_dir
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+# The evaluation sets and the Shopify Admin schema: ../shared beside the checkout, or
+# IMGPIPE_SHARED_DIR. Without them the tests that need them skip, and say so at the end.
+SHARED = Path(
+    os.environ.get("IMGPIPE_SHARED_DIR") or Path(__file__).resolve().parent.parent.parent / "shared"
+)
 
 # Where the weights are is the one setting the tests take from the machine.
 MODELS_DIR = Path(os.environ.get("IMGPIPE_MODELS_DIR") or default_models_dir())
