@@ -14,6 +14,10 @@ cross-run index keeps its connection open (no checkpoint per event, SQLite check
 as it grows); each run's own file still closes its connection after each write, because the
 UI's live run log watches that file for changes. Measured in ``bench/event_log.py``.
 
+It leans on the stock storage's private ``_connect``, so it is written for one Dagster
+minor version (``WRITTEN_FOR``); on any other it warns once and leaves every connection to
+Dagster's own code.
+
 Only the embedded default uses it (``imgpipe demo`` writes it into the instance's
 ``dagster.yaml``); deployments use PostgreSQL (``deploy/dagster.yaml``).
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dagster import __version__ as DAGSTER_VERSION
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
@@ -42,6 +48,15 @@ from sqlalchemy.pool import NullPool, QueuePool
 MODULE = __name__
 CLASS = "PooledSqliteEventLogStorage"
 RUN_ENGINES = 32  # per-run engines kept (runs being written or watched by this process)
+WRITTEN_FOR = "1.13."  # the Dagster minor version whose private _connect this replaces
+
+
+def pooling_fits(version: str = DAGSTER_VERSION) -> bool:
+    """Whether this Dagster is the one the pooled connections were written for."""
+    stock = SqliteEventLogStorage
+    return version.startswith(WRITTEN_FOR) and all(
+        hasattr(stock, name) for name in ("_connect", "_initdb", "conn_string_for_shard")
+    )
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
@@ -51,6 +66,13 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         # Set before the parent's __init__, which may already connect (index creation).
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
+        self._pooled = pooling_fits()
+        if not self._pooled:
+            warnings.warn(
+                f"imgpipe's pooled SQLite event log was written for Dagster {WRITTEN_FOR}x; "
+                f"with Dagster {DAGSTER_VERSION} Dagster's own SQLite event log does the work",
+                stacklevel=2,
+            )
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -85,6 +107,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
+        if not getattr(self, "_pooled", False):
+            with super()._connect(shard) as conn:
+                yield conn
+            return
         with self._db_lock:
             engine = self._engine(shard)
             if shard not in self._initialized_dbs:

@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
@@ -96,3 +97,25 @@ def test_wipe_leaves_no_handle_on_deleted_run_files(tmp_path: Path) -> None:
     storage.store_event(_user_event(run_id, "after"))
     assert [e.user_message for e in storage.get_logs_for_run(run_id)] == ["after"]
     storage.dispose()
+
+
+def test_on_another_dagster_version_the_stock_storage_does_the_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written for one Dagster minor version: on another it warns once and hands every
+    connection to Dagster's own code, and the instance still works."""
+    from imgpipe_assets import instance_storage
+
+    assert instance_storage.pooling_fits()  # the Dagster these tests run with
+    assert not instance_storage.pooling_fits("1.14.0")
+    monkeypatch.setattr(instance_storage, "pooling_fits", lambda: False)
+    with pytest.warns(UserWarning, match="Dagster's own SQLite event log does the work"):
+        storage = PooledSqliteEventLogStorage(str(tmp_path / "runs"))
+    try:
+        run_id = str(uuid.uuid4())
+        storage.store_event(_user_event(run_id, "hello"))
+        assert not storage._engines  # nothing pooled
+        stock = SqliteEventLogStorage(str(tmp_path / "runs"))
+        assert [e.user_message for e in stock.get_logs_for_run(run_id)] == ["hello"]
+    finally:
+        storage.dispose()
