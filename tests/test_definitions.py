@@ -49,7 +49,7 @@ def test_shipped_themes_are_valid() -> None:
         ("themes: {a: {canvas: [10, 10]}}", "canvas"),
         ("themes: {a: {output: {format: gif}}}", "output.format"),
         ("themes: {a: {shadow: {blurriness: 2}}}", "shadow"),
-        ("themes: [", "cannot read"),
+        ("themes: [", "not valid YAML"),
     ],
 )
 def test_theme_file_errors_name_the_field(tmp_path: Path, doc: str, message: str) -> None:
