@@ -13,7 +13,6 @@ from PIL import Image
 from sqlalchemy import select
 from tqdm import tqdm
 
-from imgpipe_assets.assets.sources import decode_plain
 from imgpipe_assets.environments import storage_for
 from imgpipe_assets.imaging import gates
 from imgpipe_assets.imaging.encode import encode
@@ -23,6 +22,7 @@ from imgpipe_assets.imaging.segment import U2NetP, load_segmenter
 from imgpipe_assets.imaging.sheet import contact_sheet
 from imgpipe_assets.ingest import IngestResult, expand, ingest_file
 from imgpipe_assets.local_run import Daemon, local_instance, runs_in_flight
+from imgpipe_assets.stages.sources import decode_plain
 from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope, upgrade
 from imgpipe_resources.db.jobs import jobs_for_image

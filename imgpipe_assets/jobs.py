@@ -10,6 +10,13 @@ import dagster as dg
 MASK_JOB = "mask_job"
 RENDER_JOB = "render_job"
 PUBLISH_JOB = "publish_job"
+# A run in any of these states is still going (or about to): its partitions are covered.
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 # Every run carries its stage, so the instance can cap runs per stage
 # (concurrency.runs.tag_concurrency_limits in dagster.yaml).
 STAGE_TAG = "imgpipe/stage"

@@ -20,6 +20,7 @@ import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
 from imgpipe_assets.instance_storage import event_log_config
+from imgpipe_assets.jobs import IN_FLIGHT
 from imgpipe_resources.settings import child_environment
 
 LOCAL_INSTANCE_YAML = """\
@@ -73,12 +74,6 @@ load_from:
       location_name: imgpipe
 """
 HEARTBEAT_FRESH_S = 60
-LIVE = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def daemon_alive(instance: dg.DagsterInstance) -> bool:
@@ -153,4 +148,4 @@ class Daemon:
 
 
 def runs_in_flight(instance: dg.DagsterInstance) -> int:
-    return len(instance.get_run_records(filters=dg.RunsFilter(statuses=LIVE), limit=1000))
+    return len(instance.get_run_records(filters=dg.RunsFilter(statuses=IN_FLIGHT), limit=1000))

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from imgpipe_assets.jobs import MASK_JOB, mask_job
+from imgpipe_assets.jobs import IN_FLIGHT, MASK_JOB, mask_job
 from imgpipe_assets.partitions import image_partitions, range_tags
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db import intake
@@ -18,12 +18,6 @@ INTAKE_BATCH = 100
 # cut-outs instead of waiting for a whole batch while a core idles), and the floor of the
 # shrinking batches at the end of an intake.
 FIRST_BATCH = 25
-_IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def batch_size(instance: dg.DagsterInstance, waiting: int) -> int:
@@ -36,7 +30,7 @@ def batch_size(instance: dg.DagsterInstance, waiting: int) -> int:
     short.
     """
     busy = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=MASK_JOB, statuses=_IN_FLIGHT), limit=1
+        filters=dg.RunsFilter(job_name=MASK_JOB, statuses=IN_FLIGHT), limit=1
     )
     if not busy:
         return FIRST_BATCH

@@ -18,7 +18,15 @@ import dagster as dg
 
 from imgpipe_assets.assets.themed import PUBLISH_TAG
 from imgpipe_assets.errors import Stranded
-from imgpipe_assets.jobs import MASK_JOB, PUBLISH_JOB, RENDER_JOB, mask_job, publish_job, render_job
+from imgpipe_assets.jobs import (
+    IN_FLIGHT,
+    MASK_JOB,
+    PUBLISH_JOB,
+    RENDER_JOB,
+    mask_job,
+    publish_job,
+    render_job,
+)
 from imgpipe_assets.partitions import multi_key, range_tags
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.db.jobs import fail, waiting_since
@@ -26,19 +34,13 @@ from imgpipe_resources.db.models import Job
 from imgpipe_resources.themes import ThemeLibrary
 
 LOOK_AT = 500  # jobs looked at per tick, oldest first
-_LIVE = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def live_images(instance: dg.DagsterInstance) -> set[str] | None:
     """Image keys some queued or running run covers; None when a run covers a range (the
     sensor then waits for it, rather than work out the range)."""
     images: set[str] = set()
-    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=_LIVE), limit=200):
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=IN_FLIGHT), limit=200):
         tags = record.dagster_run.tags
         if "dagster/asset_partition_range_start" in tags:
             return None

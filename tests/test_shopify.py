@@ -149,6 +149,20 @@ def test_replace_detaches_only_our_previous_composite_of_the_theme() -> None:
         ]
 
 
+def publishing_to(
+    fake: FakeShopify, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """``settings`` publishing to the Shopify stand-in."""
+    return reread(
+        settings,
+        monkeypatch,
+        IMGPIPE_PUBLISHER="shopify",
+        SHOPIFY_STORE_DOMAIN="shop.test",
+        SHOPIFY_ADMIN_TOKEN="shpat_test",
+        SHOPIFY_ADMIN_URL=fake.url,
+    )
+
+
 def test_chain_publishes_every_composite_once_under_faults(
     small_settings: Settings, sample_photos: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,14 +171,7 @@ def test_chain_publishes_every_composite_once_under_faults(
     )
     with FakeShopify(SCHEMA, faults) as fake:
         products = {sku: fake.add_product(sku.title(), [sku]) for sku in sample_photos}
-        shop = reread(
-            small_settings,
-            monkeypatch,
-            IMGPIPE_PUBLISHER="shopify",
-            SHOPIFY_STORE_DOMAIN="shop.test",
-            SHOPIFY_ADMIN_TOKEN="shpat_test",
-            SHOPIFY_ADMIN_URL=fake.url,
-        )
+        shop = publishing_to(fake, small_settings, monkeypatch)
         original = ShopifyAdmin.__init__
 
         def quick(self: ShopifyAdmin, **data: object) -> None:
@@ -201,14 +208,7 @@ def test_a_sku_the_shop_lacks_fails_before_anything_is_paid_for(
     a SKU the shop has goes on, and its product is cached for its composites."""
     with FakeShopify(SCHEMA) as fake:
         fake.add_product("Ring", ["RING-0001"])
-        shop = reread(
-            small_settings,
-            monkeypatch,
-            IMGPIPE_PUBLISHER="shopify",
-            SHOPIFY_STORE_DOMAIN="shop.test",
-            SHOPIFY_ADMIN_TOKEN="shpat_test",
-            SHOPIFY_ADMIN_URL=fake.url,
-        )
+        shop = publishing_to(fake, small_settings, monkeypatch)
         keys = ingest(small_settings, [sample_photos["RING-0001"], sample_photos["WATCH-0002"]])
         defs = build_definitions(shop)
         with dg.instance_for_test() as instance:

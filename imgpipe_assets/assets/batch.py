@@ -28,10 +28,11 @@ from typing import Any, NamedTuple
 import dagster as dg
 
 from imgpipe_assets.errors import ImgpipeError, InternalError
+from imgpipe_assets.stages.outcome import Outcome
 
-# A partition's work returns its materialisation's metadata, or None when this run leaves
-# the partition alone (a composite waiting for a person is not published automatically).
-Work = Callable[[str], dict[str, Any] | None]
+# A partition's stage returns its outcome, or None when this run leaves the partition alone
+# (a composite waiting for a person is not published automatically).
+Work = Callable[[str], Outcome | None]
 OnError = Callable[[str, str, str], None]
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,26 @@ def preview(jpeg: bytes, alt: str = "preview") -> dg.MetadataValue:
     return dg.MetadataValue.md(
         f"![{alt}](data:image/jpeg;base64,{base64.b64encode(jpeg).decode()})"
     )
+
+
+def metadata(outcome: Outcome) -> dict[str, Any]:
+    """A stage's outcome as a materialisation's metadata: key and link first, then status,
+    cost and timing, the stage's facts, and the preview."""
+    md: dict[str, Any] = {}
+    if outcome.storage_key:
+        md["storage_key"] = outcome.storage_key
+    if outcome.uri:
+        md["uri"] = dg.MetadataValue.url(outcome.uri)
+    md["status"] = outcome.status
+    md["cost_usd"] = outcome.cost_usd
+    md["seconds"] = outcome.seconds
+    for name, value in outcome.facts.items():
+        md[name] = dg.MetadataValue.json(value) if isinstance(value, dict | list) else value
+    if outcome.warnings:
+        md["warnings"] = "; ".join(outcome.warnings)
+    if outcome.preview_jpeg:
+        md["preview"] = preview(outcome.preview_jpeg, outcome.preview_alt)
+    return md
 
 
 def summary(keys: Sequence[str], by_key: dict[str, dict[str, Any]]) -> str:
@@ -69,16 +90,19 @@ def _attempt(
 ) -> tuple[str, Any]:
     started = time.perf_counter()
     try:
-        metadata = work(key)
+        outcome = work(key)
     except ImgpipeError as exc:
         return "failed", (exc.code, exc.message)
     except Exception as exc:  # a bug in one partition must not sink the others
         context.log.exception(f"partition {key} failed unexpectedly")
         return "failed", (InternalError.code, f"{type(exc).__name__}: {exc}")
-    if metadata is None:
+    if outcome is None:
         return "left", None
-    metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
-    return "ok", metadata
+    if outcome.seconds is None:
+        outcome.seconds = round(time.perf_counter() - started, 3)
+    for warning in outcome.warnings:
+        context.log.warning(f"partition {key}: {warning}")
+    return "ok", metadata(outcome)
 
 
 Results = dict[dg.AssetKey, dict[str, dict[str, Any]]]  # asset -> partition -> metadata

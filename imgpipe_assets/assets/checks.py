@@ -13,10 +13,10 @@ which re-grades the stored cut-out.
 
 import dagster as dg
 
-from imgpipe_assets.assets.sources import image_ref, stored_cutout
 from imgpipe_assets.errors import SourceMissing
 from imgpipe_assets.imaging import gates
 from imgpipe_assets.partitions import image_partitions
+from imgpipe_assets.stages.sources import stored_cutout
 from imgpipe_resources.database import JobsDatabase
 from imgpipe_resources.keys import mask_key
 from imgpipe_resources.storage import ObjectStore
@@ -79,7 +79,7 @@ def gate_evaluation(partition_key: str, verdicts: list[gates.Verdict]) -> dg.Ass
 def quality_gates(
     context: dg.AssetCheckExecutionContext, db: JobsDatabase, storage: ObjectStore
 ) -> dg.AssetCheckResult:
-    ref, _ = image_ref(db, context.partition_key)
+    ref, _ = db.image(context.partition_key)
     key = mask_key(ref.sha256)
     try:
         cut = stored_cutout(storage, key)

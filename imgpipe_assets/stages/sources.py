@@ -1,39 +1,20 @@
-"""Finding a partition's image in the database and its bytes in storage."""
+"""The bytes behind a partition: its original (fetched once, verified, kept), its cut-out."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from imgpipe_assets.errors import ChecksumMismatch, SourceMissing, UnknownImage
+from imgpipe_assets.errors import ChecksumMismatch, SourceMissing
 from imgpipe_assets.imaging.decode import FORMATS, sniff
 from imgpipe_assets.imaging.pipeline import Cutout, load_cutout
-from imgpipe_resources.database import JobsDatabase
-from imgpipe_resources.db import intake
-from imgpipe_resources.db.jobs import ImageRef, jobs_for_image
+from imgpipe_resources.db.jobs import ImageRef
 from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.keys import original_key
 from imgpipe_resources.storage import ObjectStore
-
-
-def image_ref(db: JobsDatabase, partition_key: str) -> tuple[ImageRef, dict[str, Any]]:
-    """The image behind a partition key, and the payload it arrived with."""
-    with db.session() as session:
-        rec = intake.by_partition_key(session, partition_key)
-        if rec is None:
-            raise UnknownImage(f"no intake record for image partition {partition_key}")
-        ref = ImageRef(
-            partition_key=partition_key,
-            sku=rec.sku,
-            sha256=rec.img_sha256,
-            source_url=rec.image_url,
-            original_key=rec.original_key,
-        )
-        return ref, dict(rec.payload or {})
 
 
 def verify_sha256(data: bytes, expected: str) -> None:
@@ -95,11 +76,3 @@ def stored_cutout(storage: ObjectStore, key: str) -> Cutout:
 def decode_plain(data: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as im:
         return np.asarray(im.convert("RGB"))
-
-
-def record_image_failure(db: JobsDatabase, partition_key: str, code: str, message: str) -> None:
-    from imgpipe_resources.db.jobs import fail
-
-    with db.session() as session:
-        for job in jobs_for_image(session, partition_key):
-            fail(job, code, message)
