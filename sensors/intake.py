@@ -53,7 +53,9 @@ def mask_run_request(keys: list[str]) -> dg.RunRequest:
 @dg.sensor(
     name="intake_sensor",
     job=mask_job,
-    minimum_interval_seconds=5,
+    # Every pass of the daemon's sensor loop (it passes every 5 s): a tick reads a bounded
+    # batch of new intake rows.
+    minimum_interval_seconds=1,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Turns photos recorded by the webhook receiver, the 3JMS poller or "
     "`imgpipe ingest` into image partitions, jobs rows and mask runs.",
