@@ -318,12 +318,12 @@ def live_receiver(settings: Settings) -> Iterator[str]:
 
 
 @contextmanager
-def _live(settings: Settings) -> Iterator[str]:
-    """The receiver under uvicorn on a real port."""
+def _live(settings: Settings, **jms: object) -> Iterator[str]:
+    """The receiver under uvicorn on a real port (``jms``: its 3JMS settings changed)."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(with_jms(settings)), host="127.0.0.1", port=port, log_level="warning"
+            create_app(with_jms(settings, **jms)), host="127.0.0.1", port=port, log_level="warning"
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
@@ -359,6 +359,32 @@ def test_the_per_sku_limit_holds_under_concurrent_deliveries(
     assert sorted(set(answers)) == [(202, ""), (422, "MAX_IMAGES_PER_SKU")]
     assert answers.count((202, "")) == 10
     assert [r.status for r in rows(receiver_settings)].count("ACCEPTED") == 10
+
+
+def test_hostile_deliveries_on_a_real_port_get_the_same_answers_on_both_databases(
+    receiver_settings: Settings,
+) -> None:
+    """The receiver under uvicorn: each hostile delivery gets its named 4xx, nothing is
+    recorded, and the receiver still records a good delivery afterwards."""
+    hostile = [
+        (b'{"sku": "A", "n": ' + b"9" * 5000 + b"}", 400, "MALFORMED_JSON"),
+        (b"[" * 3000 + b"]" * 3000, 400, "MALFORMED_JSON"),
+        (event().replace(b'"x": 1', b'"x": NaN'), 400, "MALFORMED_JSON"),
+        (event(sku="RING\u0000X"), 422, "INVALID_PAYLOAD"),
+        (event().replace(b"1.jpg", b"1\\u0000.jpg"), 422, "INVALID_PAYLOAD"),
+        (event(sku="RING-NL\n"), 422, "INVALID_SKU"),
+    ]
+    with (
+        _live(receiver_settings, max_body_bytes=1_000_000) as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        for body, status, code in hostile:
+            response = http.post(PATH, content=body, headers=sign(body, SECRET))
+            assert (response.status_code, response.json()["error"]) == (status, code), body[:60]
+        assert [r.status for r in rows(receiver_settings)] == ["REJECTED"]  # the newline SKU
+        good = event()
+        assert http.post(PATH, content=good, headers=sign(good, SECRET)).status_code == 202
+    assert [r.status for r in rows(receiver_settings)] == ["REJECTED", "ACCEPTED"]
 
 
 def test_receiver_on_a_real_port(live_receiver: str, settings: Settings) -> None:
