@@ -14,6 +14,7 @@ from sqlalchemy import select
 from tqdm import tqdm
 
 from imgpipe_assets.environments import storage_for
+from imgpipe_assets.errors import ChainStalled
 from imgpipe_assets.imaging import gates
 from imgpipe_assets.imaging.encode import encode
 from imgpipe_assets.imaging.pipeline import load_cutout, on_grey
@@ -21,11 +22,11 @@ from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
 from imgpipe_assets.imaging.segment import U2NetP, load_segmenter
 from imgpipe_assets.imaging.sheet import contact_sheet
 from imgpipe_assets.ingest import IngestResult, expand, ingest_file
-from imgpipe_assets.local_run import Daemon, local_instance, runs_in_flight
+from imgpipe_assets.local_run import Daemon, daemon_alive, local_instance, runs_in_flight
 from imgpipe_assets.stages.sources import decode_plain
 from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope, upgrade
-from imgpipe_resources.db.jobs import jobs_for_image
+from imgpipe_resources.db.jobs import jobs_for_image, requeue_unfinished
 from imgpipe_resources.db.models import Job, JobStatus
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import ObjectStore
@@ -98,12 +99,14 @@ def wait_for_chain(
                             f"{job.theme}: {job.error_code}: {job.error_message}"
                         )
             bar.update(len(settled) - bar.n)
-            if len(settled) >= total and not runs_in_flight(instance):
+            # A daemon started here stops when the demo ends: let its runs finish first.
+            # One serving the instance anyway may be busy with other work for long.
+            if len(settled) >= total and not (daemon.process and runs_in_flight(instance)):
                 return outcomes
             if state != seen:
                 last_change, seen = time.monotonic(), state
             elif time.monotonic() - last_change > STALL_S and not runs_in_flight(instance):
-                raise RuntimeError(
+                raise ChainStalled(
                     f"the chain stopped with {total - len(settled)} of {total} jobs unfinished "
                     "and no run in flight: see `imgpipe status` and the Dagster UI"
                 )
@@ -177,6 +180,13 @@ def _run(
 
     themes = list(load_themes(settings.themes_path).values())
     home = dagster_home(settings)
+    if not daemon_alive(local_instance(home)):
+        # Nothing works on these photos but the daemon about to start: what an earlier,
+        # killed demo left unfinished is due for the reconciliation at its first tick.
+        with session_scope(settings.database_url) as session:
+            again = requeue_unfinished(session, keys)
+        if again:
+            echo(f"{again} jobs an earlier run left unfinished are queued again")
     with Daemon(home) as daemon:
         echo(
             "Dagster daemon: "

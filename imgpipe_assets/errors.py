@@ -123,6 +123,18 @@ class SchemaOutOfDate(ImgpipeError):
     code = "SCHEMA_OUT_OF_DATE"
 
 
+class DaemonStopped(ImgpipeError):
+    """The Dagster daemon the demo started ended before the demo's photos were done."""
+
+    code = "DAEMON_STOPPED"
+
+
+class ChainStalled(ImgpipeError):
+    """Jobs stopped moving with no run in flight to move them."""
+
+    code = "CHAIN_STALLED"
+
+
 class DatabaseUnavailable(ImgpipeError):
     """The jobs database cannot be reached or read (down, wrong URL, not a database)."""
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
+from imgpipe_assets.errors import DaemonStopped
 from imgpipe_assets.instance_storage import event_log_config
 from imgpipe_assets.jobs import IN_FLIGHT
 from imgpipe_resources.settings import child_environment
@@ -128,7 +129,7 @@ class Daemon:
         """Raise with the log's last lines if the daemon started here has stopped."""
         if self.process is not None and self.process.poll() is not None:
             tail = self.log.read_text(errors="replace").strip().splitlines()[-5:]
-            raise RuntimeError(
+            raise DaemonStopped(
                 f"the Dagster daemon stopped (exit {self.process.returncode}); "
                 f"{self.log}: " + " | ".join(tail)
             )

@@ -360,3 +360,48 @@ def test_runs_a_killed_demo_left_started_are_failed_when_no_daemon_serves(
     assert fail_stale_runs(instance) == [started.run_id]
     assert instance.get_run_by_id(started.run_id).status == dg.DagsterRunStatus.FAILURE  # type: ignore[union-attr]
     assert instance.get_run_by_id(done.run_id).status == dg.DagsterRunStatus.SUCCESS  # type: ignore[union-attr]
+
+
+def test_a_demo_run_again_after_a_kill_finishes_what_it_left(
+    tmp_path: Path, env: dict[str, str], sample_photos: dict
+) -> None:
+    """The first demo was killed mid-way: one photo's jobs sit in SEGMENTING under a run
+    that will never end, another's failed with RUN_FAILED. The next demo (no daemon
+    serving) queues them again and its daemon's reconciliation finishes them."""
+    from sqlalchemy import select, update
+
+    from imgpipe_resources.db.engine import session_scope
+    from imgpipe_resources.db.models import Job
+    from imgpipe_resources.settings import Settings
+    from tests.helpers import SMALL_THEMES, ingest
+
+    themes = tmp_path / "themes.yaml"
+    themes.write_text(SMALL_THEMES)
+    env = {**env, "IMGPIPE_THEMES": str(themes), "DAGSTER_HOME": str(tmp_path / "dh")}
+    assert run(["db", "upgrade"], env).exit_code == 0
+    settings = Settings.from_env(env)
+    photos = [sample_photos["RING-0001"], sample_photos["WATCH-0002"]]
+    ring, watch = ingest(settings, photos)
+    from imgpipe_assets.local_run import local_instance
+    from imgpipe_resources.database import JobsDatabase
+    from imgpipe_resources.db.jobs import ensure_jobs
+
+    # As the killed demo left them: partitions added (the intake sensor will not ask again).
+    local_instance(tmp_path / "dh").add_dynamic_partitions("images", [ring, watch])
+    db = JobsDatabase(url=settings.database_url)
+    with session_scope(settings.database_url) as session:
+        for key in (ring, watch):
+            ensure_jobs(session, db.image(key)[0], ["white", "marble", "night"])
+    with session_scope(settings.database_url) as session:
+        session.execute(update(Job).values(status="SEGMENTING", dagster_run_id="gone"))
+        session.execute(
+            update(Job)
+            .where(Job.partition_key == watch)
+            .values(status="FAILED", error_code="RUN_FAILED", error_message="killed")
+        )
+    result = run(["demo", *map(str, photos)], env)
+    assert result.exit_code == 0, result.output
+    assert "6 jobs an earlier run left unfinished are queued again" in result.output
+    with session_scope(settings.database_url) as session:
+        states = {(j.sku, j.theme): j.status for j in session.scalars(select(Job))}
+    assert set(states.values()) <= {"DONE", "AWAITING_REVIEW"}, states

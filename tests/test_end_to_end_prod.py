@@ -140,6 +140,7 @@ def test_prod_stack_from_signed_webhooks_to_shopify(
             if (
                 all(states.get(k) == "DONE" for k in wanted)
                 and states.get(("B-1", "white")) == "FAILED"
+                and {states.get((sku, "night")) for sku in ("W-1", "R-1")} == {"AWAITING_REVIEW"}
             ):
                 break
             time.sleep(2)

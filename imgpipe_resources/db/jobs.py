@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from imgpipe_assets.errors import IllegalTransition
+from imgpipe_assets.errors import IllegalTransition, RunFailed, Stranded
 from imgpipe_resources.db.models import Job, JobStatus
 
 S = JobStatus
@@ -195,6 +195,26 @@ def retry_fetch(session: Session, partition_key: str) -> int:
         job.alerted = None
         job.updated_at = DUE_NOW
     return len(jobs)
+
+
+def requeue_unfinished(session: Session, partition_keys: Iterable[str]) -> int:
+    """Queue again, due for the reconciliation at once, the images' jobs that a dead
+    process left unfinished: waiting in a stage, or FAILED because their run died
+    (``RUN_FAILED``) or never came (``STRANDED``); how many. Only for when nothing else
+    works on them (the demo, starting the instance's only daemon)."""
+    again = 0
+    for key in partition_keys:
+        for job in jobs_for_image(session, key):
+            died = job.status == S.FAILED.value and job.error_code in (
+                RunFailed.code,
+                Stranded.code,
+            )
+            if JobStatus(job.status) in WAITING or died:
+                if job.status != S.QUEUED.value:
+                    _move(job, S.QUEUED)
+                job.reconciled, job.alerted, job.updated_at = 0, None, DUE_NOW
+                again += 1
+    return again
 
 
 def jobs_for_image(session: Session, partition_key: str) -> Sequence[Job]:
