@@ -10,7 +10,7 @@ from imgpipe_assets.definitions import build_definitions
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
-from tests.helpers import ingest
+from tests.helpers import Chain, ingest
 
 
 def _tick(defs: dg.Definitions, instance: dg.DagsterInstance):  # type: ignore[no-untyped-def]
@@ -45,13 +45,7 @@ def test_a_stranded_photo_is_cut_out_again_then_rendered(
     defs = build_definitions(small_settings)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("images", [key])
-        intake = dg.build_sensor_context(
-            instance=instance,
-            instance_ref=instance.get_ref(),
-            definitions=defs,
-            resources=defs.resources,
-        )
-        defs.resolve_sensor_def("intake_sensor").evaluate_tick(intake)  # jobs rows, QUEUED
+        assert not Chain(defs, instance).tick("intake_sensor")  # jobs rows, QUEUED; no run
         # Not yet: the job has not waited long enough.
         assert not _tick(defs, instance).run_requests
         _age(small_settings)
@@ -74,13 +68,7 @@ def test_a_job_asked_for_too_often_is_stranded_with_a_named_error(
     defs = build_definitions(small_settings)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("images", [key])
-        intake = dg.build_sensor_context(
-            instance=instance,
-            instance_ref=instance.get_ref(),
-            definitions=defs,
-            resources=defs.resources,
-        )
-        defs.resolve_sensor_def("intake_sensor").evaluate_tick(intake)
+        assert not Chain(defs, instance).tick("intake_sensor")  # jobs rows, QUEUED; no run
         for attempt in range(1, small_settings.reconcile_attempts + 1):
             _age(small_settings)
             (request,) = _tick(defs, instance).run_requests
@@ -98,13 +86,7 @@ def test_a_photo_with_a_live_run_is_left_to_it(
     defs = build_definitions(small_settings)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("images", [key])
-        intake = dg.build_sensor_context(
-            instance=instance,
-            instance_ref=instance.get_ref(),
-            definitions=defs,
-            resources=defs.resources,
-        )
-        defs.resolve_sensor_def("intake_sensor").evaluate_tick(intake)
+        assert not Chain(defs, instance).tick("intake_sensor")  # jobs rows, QUEUED; no run
         _age(small_settings)
         # A mask run for the photo exists and has not started yet (queued behind others).
         run = instance.create_run_for_job(
