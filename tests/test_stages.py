@@ -82,6 +82,7 @@ def test_a_photo_goes_from_cut_out_to_shop_by_plain_calls(
         assert background(pk).storage_key
         made = composite(pk)
         assert made.storage_key and f"/{theme}." in made.storage_key and made.preview_jpeg
+        assert made.facts["outline_contrast"] > 10  # the ring stands out on every theme
         published[theme] = automatic(pk)
     # 'night' publishes after review: the chain leaves it; a person's approval publishes it.
     assert published["night"] is None

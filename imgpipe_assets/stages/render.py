@@ -18,6 +18,7 @@ from PIL import Image
 from imgpipe_assets.errors import SourceMissing
 from imgpipe_assets.imaging import gates, pipeline
 from imgpipe_assets.imaging.compose import framed_cutout, subject
+from imgpipe_assets.imaging.contrast import low_contrast_reason, outline_contrast
 from imgpipe_assets.imaging.encode import EXTENSIONS, thumbnail_jpeg
 from imgpipe_assets.imaging.pipeline import Cutout
 from imgpipe_assets.partitions import split_multi_key
@@ -167,12 +168,16 @@ class BackgroundStage:
         )
 
 
-def review_reason(cut: Cutout, theme: Theme) -> str | None:
+def review_reason(cut: Cutout, theme: Theme, contrast: float) -> str | None:
     """Why this composite must wait for a person, if it must: the cut-out's doubtful
-    gates first (they hold every theme), then the theme's own ``publish: review``."""
+    gates first (they hold every theme), then a product hard to see on this theme's
+    background, then the theme's own ``publish: review``."""
     doubts = gates.doubtful(gates.grade(cut.stats))
     if doubts:
         return "; ".join(f"{v.gate}: {v.reason}" for v in doubts)
+    hard_to_see = low_contrast_reason(contrast)
+    if hard_to_see:
+        return hard_to_see
     if theme.publish != "auto":
         return f"theme {theme.name} publishes after review"
     return None
@@ -182,7 +187,8 @@ def review_reason(cut: Cutout, theme: Theme) -> str | None:
 class CompositeStage:
     """The product framed on one image x theme partition's background with a soft contact
     shadow, stored in the theme's format (and its smaller copies); held for review when
-    the theme or a doubtful cut-out says so. Deterministic: unchanged inputs give
+    the theme or a doubtful cut-out says so, or when the product's outline barely differs
+    from the background (the contrast gate). Deterministic: unchanged inputs give
     identical bytes, reported as cached."""
 
     db: JobsDatabase
@@ -216,7 +222,8 @@ class CompositeStage:
             vkey = composite_key(job.sku, job.img_sha256, theme.name, ext, size=side)
             self.storage.put(vkey, data, rendered.content_type)
             copies[str(side)] = vkey
-        reason = review_reason(cut, theme)
+        contrast = outline_contrast(cut.rgb, cut.alpha, backdrop)
+        reason = review_reason(cut, theme, contrast)
         self.db.record(image_key, theme.name, composite_key=ckey)
         self.db.hold(image_key, theme.name, reason)
         return Outcome(
@@ -234,6 +241,7 @@ class CompositeStage:
                 "format": theme.output_format,
                 "smaller_copies": copies,
                 "render_seconds": round(time.perf_counter() - started, 3),
+                "outline_contrast": round(contrast, 1),
                 "review": reason or "none: publishes automatically",
             },
         )
