@@ -34,6 +34,7 @@ class Theme:
     sizes: tuple[int, ...] = ()  # extra copies, by long side in pixels
     alt: str = "{title}"
     publish: str = "auto"
+    featured: bool = False  # this theme's composite becomes the product's first image
 
     @property
     def frame(self) -> Frame:
@@ -57,6 +58,7 @@ class Theme:
         spec = asdict(self)
         spec.pop("alt")
         spec.pop("publish")
+        spec.pop("featured")
         spec["background"] = _portable(self.background)
         return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[
             :16
@@ -114,6 +116,9 @@ def _theme(name: str, raw: dict[str, Any], base: Path = Path()) -> Theme:
     publish = str(raw.get("publish", "auto"))
     if publish not in ("auto", "review"):
         raise InvalidThemeFile(f"{where}: publish must be auto or review")
+    featured = raw.get("featured", False)
+    if not isinstance(featured, bool):
+        raise InvalidThemeFile(f"{where}: featured must be true or false")
     return Theme(
         name=name,
         background=background,
@@ -127,6 +132,7 @@ def _theme(name: str, raw: dict[str, Any], base: Path = Path()) -> Theme:
         sizes=sizes,
         alt=str(raw.get("alt", "{title}")),
         publish=publish,
+        featured=featured,
     )
 
 
@@ -151,7 +157,16 @@ def load_themes(path: Path) -> dict[str, Theme]:
     if not isinstance(raw_themes, dict) or not raw_themes:
         raise InvalidThemeFile(f"{path}: expected a 'themes' mapping with at least one theme")
     base = Path(path).resolve().parent
-    return {str(name): _theme(str(name), dict(raw or {}), base) for name, raw in raw_themes.items()}
+    themes = {
+        str(name): _theme(str(name), dict(raw or {}), base) for name, raw in raw_themes.items()
+    }
+    featured = [t.name for t in themes.values() if t.featured]
+    if len(featured) > 1:
+        raise InvalidThemeFile(
+            f"{path}: only one theme can be featured (the product's first image), not "
+            + ", ".join(featured)
+        )
+    return themes
 
 
 def _image_background(where: str, background: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ class MediaRequest:
     # uploads them to Shopify first (a staged upload).
     content: bytes | None = None
     content_type: str = "image/jpeg"
+    featured: bool = False  # make it the product's first image (once; a re-run moves nothing)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class PublishedMedia:
     dry_run: bool
     record: str  # where the record of it lives (outbox file or admin URL)
     removed: list[str] = field(default_factory=list)  # media detached by the replace strategy
+    featured: bool = False  # moved to first place by this call
 
 
 class Publisher(dg.ConfigurableResource, ABC):
@@ -96,6 +98,7 @@ class ShopifyOutbox(Publisher):
                 "alt": request.alt,
                 "originalSource": request.source_url or f"staged upload of {request.storage_key}",
                 "mediaContentType": "IMAGE",
+                "featured": request.featured,
             },
             "request": {k: v for k, v in asdict(request).items() if k != "content"},
         }

@@ -224,3 +224,22 @@ def test_a_sku_the_shop_lacks_fails_before_anything_is_paid_for(
     masks = list((small_settings.home / "masks").glob("*.png"))
     assert len(masks) == 1  # the ring's; the watch was never cut out
     assert cached == {"RING-0001": "synced", "WATCH-0002": "sku_not_found"}
+
+
+def test_a_featured_theme_becomes_the_first_image_once() -> None:
+    """A featured theme's composite is moved to the front of the product's media, once:
+    a re-run finds it first and sends nothing; other themes leave the order alone."""
+    with FakeShopify(SCHEMA) as fake:
+        pid = fake.add_product("Ring", ["R-1"], own_media=2)
+        client = admin(fake)
+        product = client.find_product("R-1")
+        plain = client.publish(media("R-1", "ef" * 32, "marble"), product)
+        assert not plain.featured and fake.attached(pid)[0] == "retailer-photo-0.jpg"
+        request = dataclasses.replace(media("R-1", "ef" * 32), featured=True)
+        first = client.publish(request, product)
+        assert first.featured and fake.attached(pid)[0] == request.filename
+        again = client.publish(request, product)
+        assert not again.featured and not again.created
+        assert fake.stats.reorders == 1
+        assert len(fake.attached(pid)) == 4  # two of the shop's, two of ours, none twice
+    assert fake.stats.invalid_documents == []

@@ -80,3 +80,24 @@ def test_output_options_are_read(tmp_path: Path) -> None:
     assert (theme.output_format, theme.quality, theme.progressive) == ("webp", 80, True)
     assert theme.sizes == (1024, 512)
     assert np.asarray(pipeline.background(theme)).shape == (2048, 2048, 3)
+
+
+@pytest.mark.parametrize(
+    ("featured", "message"),
+    [(["a", "b"], "only one theme can be featured"), (["a:yes-please"], "featured must be")],
+)
+def test_featured_is_one_theme_at_most_and_a_flag(
+    tmp_path: Path, featured: list[str], message: str
+) -> None:
+    lines = ["themes:"]
+    for spec in featured:
+        name, _, value = spec.partition(":")
+        lines += [
+            f"  {name}:",
+            '    background: {style: solid, colors: ["#ffffff"]}',
+            f"    featured: {value or 'true'}",
+        ]
+    path = tmp_path / "themes.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InvalidThemeFile, match=message):
+        load_themes(path)

@@ -59,6 +59,7 @@ class PublishStage:
             # Without a public URL (local storage) the client uploads the bytes itself.
             content=None if public else self.storage.get(job.composite_key),
             content_type=CONTENT_TYPES[theme.output_format],
+            featured=theme.featured,
         )
         media = self.publisher.publish(request, product)
         self.db.record(
@@ -81,5 +82,8 @@ class PublishStage:
                 "dry_run": media.dry_run,
                 "record": media.record,
                 "replaced": media.removed,
+                "featured": "made the product's first image"
+                if media.featured
+                else ("the product's first image" if theme.featured else "no"),
             },
         )

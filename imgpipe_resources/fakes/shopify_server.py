@@ -47,6 +47,7 @@ class ShopStats:
     too_many: int = 0
     server_errors: int = 0
     staged_bytes: int = 0
+    reorders: int = 0
     invalid_documents: list[str] = field(default_factory=list)
     attachments: Counter[tuple[str, str]] = field(default_factory=Counter)  # (product, file)
 
@@ -197,6 +198,21 @@ class FakeShopify(LocalServer):
                         self.media[pid].remove(f.id)
             return {
                 "fileUpdate": {"files": [{"id": f.id, "fileStatus": f.status}], "userErrors": []}
+            }
+        if name == "ReorderMedia":
+            pid = v["id"]
+            with self._lock:
+                media = self.media[pid]
+                for move in v["moves"]:
+                    if move["id"] in media:
+                        media.remove(move["id"])
+                        media.insert(int(move["newPosition"]), move["id"])
+                self.stats.reorders += 1
+            return {
+                "productReorderMedia": {
+                    "job": {"id": self._next("Job")},
+                    "mediaUserErrors": [],
+                }
             }
         if name == "StageUpload":
             (spec,) = v["input"]

@@ -141,20 +141,39 @@ class ShopifyAdmin(Publisher):
                 ours.append(node)
         return ours
 
-    def _attached(self, product_id: str) -> set[str]:
+    def _media(self, product_id: str) -> list[str]:
+        """The product's media ids, in the shop's order (the first is its featured image)."""
         data = self.graphql(docs.PRODUCT_MEDIA, {"id": product_id})
-        return {m["id"] for m in ((data.get("product") or {}).get("media") or {}).get("nodes", [])}
+        return [m["id"] for m in ((data.get("product") or {}).get("media") or {}).get("nodes", [])]
 
-    def _mutate(self, document: str, field: str, variables: dict[str, Any]) -> dict[str, Any]:
+    def _attached(self, product_id: str) -> set[str]:
+        return set(self._media(product_id))
+
+    def _mutate(
+        self, document: str, field: str, variables: dict[str, Any], errors: str = "userErrors"
+    ) -> dict[str, Any]:
         result = self.graphql(document, variables)[field]
-        if result.get("userErrors"):
+        if result.get(errors):
             raise ShopifyError(
                 "; ".join(
-                    f"{e.get('code') or ''} {e.get('message')}".strip()
-                    for e in result["userErrors"]
+                    f"{e.get('code') or ''} {e.get('message')}".strip() for e in result[errors]
                 )
             )
         return dict(result)
+
+    def _feature(self, product_id: str, media_id: str) -> bool:
+        """Make the media the product's first; False when it already is (nothing sent)."""
+        order = self._media(product_id)
+        if not order or order[0] == media_id:
+            return False
+        moves = [{"id": media_id, "newPosition": "0"}]
+        self._mutate(
+            docs.REORDER_MEDIA,
+            "productReorderMedia",
+            {"id": product_id, "moves": moves},
+            errors="mediaUserErrors",
+        )
+        return True
 
     def _wait_ready(self, file_id: str) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
@@ -217,6 +236,7 @@ class ShopifyAdmin(Publisher):
             if (self.attach_strategy == "replace")
             else []
         )
+        featured = request.featured and self._feature(product.product_id, file_id)
         return PublishedMedia(
             product.product_id,
             product.variant_id or "",
@@ -225,6 +245,7 @@ class ShopifyAdmin(Publisher):
             False,
             f"{self.endpoint} {file_id}",
             removed,
+            featured,
         )
 
     def _stage(self, request: MediaRequest) -> str:

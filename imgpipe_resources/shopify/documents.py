@@ -75,6 +75,15 @@ mutation StageUpload($input: [StagedUploadInput!]!) {
 }
 """
 
+REORDER_MEDIA = """
+mutation ReorderMedia($id: ID!, $moves: [MoveInput!]!) {
+  productReorderMedia(id: $id, moves: $moves) {
+    job { id }
+    mediaUserErrors { field message code }
+  }
+}
+"""
+
 ALL = {
     "FindVariantsBySku": FIND_VARIANTS,
     "FindFiles": FIND_FILES,
@@ -83,4 +92,5 @@ ALL = {
     "CreateFile": FILE_CREATE,
     "UpdateFile": FILE_UPDATE,
     "StageUpload": STAGED_UPLOAD,
+    "ReorderMedia": REORDER_MEDIA,
 }
