@@ -22,7 +22,7 @@ from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
 from imgpipe_assets.imaging.segment import U2NetP, load_segmenter
 from imgpipe_assets.imaging.sheet import contact_sheet
 from imgpipe_assets.ingest import IngestResult, expand, ingest_file
-from imgpipe_assets.local_run import Daemon, daemon_alive, local_instance, runs_in_flight
+from imgpipe_assets.local_run import Daemon, daemon_alive, local_instance, run_in_flight
 from imgpipe_assets.stages.sources import decode_plain
 from imgpipe_assets.themes import load_themes
 from imgpipe_resources.db.engine import session_scope, upgrade
@@ -101,11 +101,11 @@ def wait_for_chain(
             bar.update(len(settled) - bar.n)
             # A daemon started here stops when the demo ends: let its runs finish first.
             # One serving the instance anyway may be busy with other work for long.
-            if len(settled) >= total and not (daemon.process and runs_in_flight(instance)):
+            if len(settled) >= total and not (daemon.process and run_in_flight(instance)):
                 return outcomes
             if state != seen:
                 last_change, seen = time.monotonic(), state
-            elif time.monotonic() - last_change > STALL_S and not runs_in_flight(instance):
+            elif time.monotonic() - last_change > STALL_S and not run_in_flight(instance):
                 raise ChainStalled(
                     f"the chain stopped with {total - len(settled)} of {total} jobs unfinished "
                     "and no run in flight: see `imgpipe status` and the Dagster UI"

@@ -148,5 +148,6 @@ class Daemon:
         local_instance(self.home).wipe_daemon_heartbeats()
 
 
-def runs_in_flight(instance: dg.DagsterInstance) -> int:
-    return len(instance.get_run_records(filters=dg.RunsFilter(statuses=IN_FLIGHT), limit=1000))
+def run_in_flight(instance: dg.DagsterInstance) -> bool:
+    """Whether any run of the instance is queued, starting or running."""
+    return bool(instance.get_run_records(filters=dg.RunsFilter(statuses=IN_FLIGHT), limit=1))

@@ -104,13 +104,16 @@ class JobsDatabase(dg.ConfigurableResource):
                 job.mask_key, job.original_key = mask, original
                 job.cost_usd += share
 
-    def hold(self, partition_key: str, theme: str, reason: str | None) -> None:
-        """Hold the job's composite for a person (AWAITING_REVIEW) with ``reason``, or
-        clear an earlier reason when there is none."""
+    def record_composite(
+        self, partition_key: str, theme: str, composite: str, reason: str | None
+    ) -> None:
+        """Record the job's composite and hold it for a person (AWAITING_REVIEW) with
+        ``reason``, or clear an earlier reason when there is none."""
         with self.session() as session:
             job = get_job(session, partition_key, theme)
             if job is None:
                 raise SourceMissing(f"no job for {partition_key} in {theme}")
+            job.composite_key = composite
             if reason:
                 hold_for_review(job, reason)
             else:

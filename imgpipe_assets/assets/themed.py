@@ -11,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from imgpipe_assets.assets.batch import Stage, materialize_partitions
+from imgpipe_assets.assets.batch import OnError, Stage, materialize_partitions
 from imgpipe_assets.assets.mask import mask
 from imgpipe_assets.partitions import IMAGE, image_theme_partitions, split_multi_key
 from imgpipe_assets.stages.publish import PublishStage
@@ -55,7 +55,7 @@ a composite in AWAITING_REVIEW is published when a person materialises ``shopify
 for it on its own (the approval). Moves the job to DONE."""
 
 
-def _fail_job(db: JobsDatabase) -> Any:
+def _fail_job(db: JobsDatabase) -> OnError:
     """What an image x theme partition's named error does: fail its jobs row."""
 
     def fail(key: str, code: str, message: str) -> None:

@@ -27,7 +27,6 @@ from imgpipe_assets.stages.sources import decode_plain, stored_cutout
 from imgpipe_assets.themes import Theme
 from imgpipe_resources.backgrounds import BackgroundGenerator, GenerationRequest
 from imgpipe_resources.database import JobsDatabase
-from imgpipe_resources.db.jobs import ImageRef
 from imgpipe_resources.db.models import Job, JobStatus
 from imgpipe_resources.db.predictions import Ledger
 from imgpipe_resources.keys import background_key, composite_key, cutout_key
@@ -35,12 +34,12 @@ from imgpipe_resources.storage import ObjectStore
 from imgpipe_resources.themes import ThemeLibrary
 
 
-def enter(db: JobsDatabase, key: str, stage: JobStatus, run_id: str) -> tuple[Job, ImageRef]:
-    """Move an image x theme partition's job into ``stage``; the job and its image."""
+def enter(db: JobsDatabase, key: str, stage: JobStatus, run_id: str) -> Job:
+    """Move an image x theme partition's job into ``stage``; the job as it now is."""
     image, theme = split_multi_key(key)
     ref, _ = db.image(image)
     (job,) = db.enter(ref, [theme], stage, run_id)
-    return job, ref
+    return job
 
 
 def _png(image: Any) -> bytes:
@@ -86,7 +85,7 @@ class BackgroundStage:
     def __call__(self, key: str) -> Outcome:
         _image, theme_name = split_multi_key(key)
         theme = self.themes.get(theme_name)
-        job, _ref = enter(self.db, key, JobStatus.BG_GENERATING, self.run_id)
+        job = enter(self.db, key, JobStatus.BG_GENERATING, self.run_id)
         if theme.generative:
             return self._generate(job, theme, key)
         bkey = background_key(theme.name, theme.background_fingerprint())
@@ -206,7 +205,7 @@ class CompositeStage:
     def __call__(self, key: str) -> Outcome:
         image_key, theme_name = split_multi_key(key)
         theme = self.themes.get(theme_name)
-        job, _ref = enter(self.db, key, JobStatus.COMPOSITING, self.run_id)
+        job = enter(self.db, key, JobStatus.COMPOSITING, self.run_id)
         if job.mask_key is None or job.background_key is None:
             raise SourceMissing(f"{key} has no recorded cut-out or background")
         started = time.perf_counter()
@@ -224,8 +223,7 @@ class CompositeStage:
             copies[str(side)] = vkey
         contrast = outline_contrast(cut.rgb, cut.alpha, backdrop)
         reason = review_reason(cut, theme, contrast)
-        self.db.record(image_key, theme.name, composite_key=ckey)
-        self.db.hold(image_key, theme.name, reason)
+        self.db.record_composite(image_key, theme.name, ckey, reason)
         return Outcome(
             status="cached" if stored.cached else "created",
             storage_key=ckey,

@@ -180,6 +180,13 @@ def waiting_since(session: Session, before: datetime, limit: int) -> Sequence[Jo
 DUE_NOW = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+def _due_again(job: Job) -> None:
+    """Queue the job again with fresh reconciliation and alert counts, due at once."""
+    if job.status != S.QUEUED.value:
+        _move(job, S.QUEUED)
+    job.reconciled, job.alerted, job.updated_at = 0, None, DUE_NOW
+
+
 def retry_fetch(session: Session, partition_key: str) -> int:
     """Queue again the image's jobs whose photo could never be fetched (FAILED, no stored
     original), due for the reconciliation at once; how many. A corrected announcement (a
@@ -190,10 +197,7 @@ def retry_fetch(session: Session, partition_key: str) -> int:
         if j.status == S.FAILED.value and j.original_key is None
     ]
     for job in jobs:
-        _move(job, S.QUEUED)
-        job.reconciled = 0
-        job.alerted = None
-        job.updated_at = DUE_NOW
+        _due_again(job)
     return len(jobs)
 
 
@@ -210,9 +214,7 @@ def requeue_unfinished(session: Session, partition_keys: Iterable[str]) -> int:
                 Stranded.code,
             )
             if JobStatus(job.status) in WAITING or died:
-                if job.status != S.QUEUED.value:
-                    _move(job, S.QUEUED)
-                job.reconciled, job.alerted, job.updated_at = 0, None, DUE_NOW
+                _due_again(job)
                 again += 1
     return again
 

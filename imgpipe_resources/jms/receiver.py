@@ -83,9 +83,7 @@ def decode_json(body: bytes) -> object:
         raise MalformedJson(f"JSON nested more than {MAX_DEPTH} deep")
     try:
         data = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
-    except MalformedJson as exc:
-        raise MalformedJson(f"body is not valid JSON: {exc}") from None
-    except (ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # MalformedJson is a ValueError too
         raise MalformedJson(f"body is not valid JSON: {exc}") from None
     return data
 
