@@ -34,6 +34,9 @@ from imgpipe_resources.storage import ObjectStore
 Echo = Callable[[str], None]
 
 
+SAMPLE_PX = 2000  # the samples' size: a product photo large enough not to be enlarged
+
+
 def write_samples(folder: Path) -> list[tuple[Path, str, str]]:
     """The sample photos as (path, sku, title), rendered once and kept."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -41,7 +44,7 @@ def write_samples(folder: Path) -> list[tuple[Path, str, str]]:
     for sku, (title, _draw) in PRODUCTS.items():
         path = folder / f"{sku}.jpg"
         if not path.is_file():
-            path.write_bytes(render_sample(sku))
+            path.write_bytes(render_sample(sku, SAMPLE_PX))
         out.append((path, sku, title))
     return out
 

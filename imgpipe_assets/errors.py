@@ -71,6 +71,13 @@ class QualityGateFailed(ImgpipeError):
     code = "QUALITY_GATE"
 
 
+class ChannelRuleBroken(ImgpipeError):
+    """A composite breaks a rule of its theme's channel (the rule and the measured value
+    in the message); it is stored for a look but never published."""
+
+    code = "CHANNEL_RULE"
+
+
 # --- Fetching a photo from a URL ------------------------------------------------------------
 
 

@@ -13,11 +13,17 @@ import yaml
 
 from imgpipe_assets.errors import ImgpipeError, InvalidThemeFile, UnknownTheme
 from imgpipe_assets.imaging.background import STYLES
+from imgpipe_assets.imaging.channels import Rules, failures, frame_findings, parse_rules
 from imgpipe_assets.imaging.compose import Frame, Shadow
 from imgpipe_assets.imaging.decode import sniff
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 FORMATS = ("jpeg", "webp", "png")
+UPSCALE = ("shrink", "review")
+# The channel presets imgpipe ships: a theme named like one (or with ``preset: name``)
+# starts from it, and what the theme file says overrides it field by field.
+PRESETS_FILE = Path(__file__).resolve().parent / "presets.yaml"
+_MERGED = ("background", "shadow", "output", "rules")  # merged key by key, not replaced
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,12 @@ class Theme:
     alt: str = "{title}"
     publish: str = "auto"
     featured: bool = False  # this theme's composite becomes the product's first image
+    # The most a product is enlarged past its photo's own resolution, and what happens to
+    # one that would need more: drawn smaller ("shrink") or held for a person ("review").
+    max_upscale: float = 1.0
+    upscale: str = "shrink"
+    rules: Rules | None = None  # a channel's rules, measured on every composite
+    preset: str | None = None
 
     @property
     def frame(self) -> Frame:
@@ -59,6 +71,8 @@ class Theme:
         spec.pop("alt")
         spec.pop("publish")
         spec.pop("featured")
+        spec.pop("rules")
+        spec.pop("preset")
         spec["background"] = _portable(self.background)
         return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[
             :16
@@ -70,10 +84,38 @@ def _portable(background: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in background.items() if k != "path"}
 
 
+def presets() -> dict[str, dict[str, Any]]:
+    """The shipped channel presets, as theme-file entries."""
+    doc = yaml.safe_load(PRESETS_FILE.read_text())
+    return {str(k): dict(v) for k, v in doc["presets"].items()}
+
+
+def _with_preset(where: str, name: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The theme's entry laid over its preset's (named by ``preset``, or the theme's own
+    name when that is a preset's); unchanged when it has none."""
+    shipped = presets()
+    chosen = raw.get("preset", name if name in shipped else None)
+    if chosen is None:
+        return raw
+    if str(chosen) not in shipped:
+        raise InvalidThemeFile(
+            f"{where}: preset {chosen!r} is not one of {', '.join(sorted(shipped))}"
+        )
+    merged = dict(shipped[str(chosen)])
+    for key, value in raw.items():
+        if key in _MERGED and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    merged["preset"] = str(chosen)
+    return merged
+
+
 def _theme(name: str, raw: dict[str, Any], base: Path = Path()) -> Theme:
     where = f"theme {name!r}"
     if not _NAME_RE.match(name):
         raise InvalidThemeFile(f"{where}: names use a-z, 0-9, '-' and '_' (max 63)")
+    raw = _with_preset(where, name, raw)
     background = dict(raw.get("background") or {})
     if background.get("style", "solid") not in (*STYLES, "generative"):
         raise InvalidThemeFile(
@@ -119,6 +161,28 @@ def _theme(name: str, raw: dict[str, Any], base: Path = Path()) -> Theme:
     featured = raw.get("featured", False)
     if not isinstance(featured, bool):
         raise InvalidThemeFile(f"{where}: featured must be true or false")
+    try:
+        max_upscale = float(raw.get("max_upscale", 1.0))
+    except (TypeError, ValueError):
+        max_upscale = 0.0
+    if not 0.1 <= max_upscale <= 16:
+        raise InvalidThemeFile(f"{where}: max_upscale must be a number from 0.1 to 16")
+    upscale = str(raw.get("upscale", "shrink"))
+    if upscale not in UPSCALE:
+        raise InvalidThemeFile(f"{where}: upscale must be one of {', '.join(UPSCALE)}")
+    rules = None
+    if raw.get("rules") is not None:
+        if not isinstance(raw["rules"], dict):
+            raise InvalidThemeFile(f"{where}: rules must be a mapping of rule: value")
+        try:
+            rules = parse_rules(raw["rules"])
+        except ValueError as exc:
+            raise InvalidThemeFile(f"{where}: rules: {exc}") from None
+        broken = failures(frame_findings(rules, canvas[0], canvas[1], fmt))
+        if broken:
+            raise InvalidThemeFile(
+                f"{where} breaks its own rules: " + "; ".join(str(f) for f in broken)
+            )
     return Theme(
         name=name,
         background=background,
@@ -133,6 +197,10 @@ def _theme(name: str, raw: dict[str, Any], base: Path = Path()) -> Theme:
         alt=str(raw.get("alt", "{title}")),
         publish=publish,
         featured=featured,
+        max_upscale=max_upscale,
+        upscale=upscale,
+        rules=rules,
+        preset=raw.get("preset"),
     )
 
 

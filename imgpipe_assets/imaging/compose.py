@@ -25,6 +25,13 @@ class Frame:
     canvas_h: int
     padding: float = 0.1  # fraction of the canvas kept clear on every side
     align: str = "center"  # "center" or "bottom" (standing products rest on the floor)
+    max_scale: float = float("inf")  # the most the cut-out is enlarged (canvas px per its px)
+
+    def fit_scale(self, width: int, height: int) -> float:
+        """The scale that fits a ``width`` x ``height`` product inside the padding."""
+        box_w = max(1, int(self.canvas_w * (1 - 2 * self.padding)))
+        box_h = max(1, int(self.canvas_h * (1 - 2 * self.padding)))
+        return min(box_w / width, box_h / height)
 
 
 @dataclass(frozen=True)
@@ -62,14 +69,13 @@ def subject(rgb: np.ndarray, alpha: np.ndarray) -> Image.Image:
 def place(
     rgb: np.ndarray, alpha: np.ndarray, frame: Frame, prepared: Image.Image | None = None
 ) -> tuple[np.ndarray, tuple[int, int]]:
-    """Crop to the subject, scale it to fit inside the padding; (RGBA uint8, (x, y) offset).
+    """Crop to the subject, scale it to fit inside the padding (never past the frame's
+    ``max_scale``); (RGBA uint8, (x, y) offset).
 
     ``prepared`` is ``subject(rgb, alpha)`` computed once for several themes."""
     crop = prepared if prepared is not None else subject(rgb, alpha)
-    box_w = max(1, int(frame.canvas_w * (1 - 2 * frame.padding)))
-    box_h = max(1, int(frame.canvas_h * (1 - 2 * frame.padding)))
     w, h = crop.size
-    scale = min(box_w / w, box_h / h)
+    scale = min(frame.fit_scale(w, h), frame.max_scale)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     # Lanczos where the product shrinks a lot (moire-free fine chains); bicubic, as sharp and
     # cheaper, for the small reductions and enlargements a well-sized cut-out needs.
@@ -186,6 +192,39 @@ def _clip(rect: tuple[float, float, float, float], ch: int, cw: int) -> Rect:
     return max(0, int(t)), max(0, int(left)), min(ch, int(np.ceil(b))), min(cw, int(np.ceil(right)))
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where a composite's product and its shadow landed on the canvas: what a channel's
+    rules measure (the product's extent, the background left untouched)."""
+
+    canvas: tuple[int, int]  # height, width
+    product: np.ndarray  # the product's alpha (uint8) over ``product_rect``
+    product_rect: Rect
+    product_rgb: np.ndarray  # its straight colour there: the photo's, resampled to fit
+    shadow: np.ndarray  # the shadow's opacity (uint8) over ``shadow_rect``
+    shadow_rect: Rect
+
+    def covered(self) -> np.ndarray:
+        """Canvas-sized: True where the product or its shadow touches the background."""
+        out = np.zeros(self.canvas, bool)
+        for layer, (t, left, b, r) in ((self.shadow, self.shadow_rect),
+                                       (self.product, self.product_rect)):  # fmt: skip
+            if layer.size:
+                out[t:b, left:r] |= layer > 0
+        return out
+
+    def product_box(self, threshold: int = 13) -> Rect | None:
+        """(top, left, bottom, right) of the product's pixels above ``threshold`` (5 %)."""
+        solid = self.product > threshold
+        rows = np.flatnonzero(solid.any(axis=1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero(solid.any(axis=0))
+        top, left = self.product_rect[0], self.product_rect[1]
+        return (top + int(rows[0]), left + int(cols[0]),
+                top + int(rows[-1]) + 1, left + int(cols[-1]) + 1)  # fmt: skip
+
+
 def composite(
     background: np.ndarray,
     rgb: np.ndarray,
@@ -196,15 +235,32 @@ def composite(
     prepared: Image.Image | None = None,
 ) -> np.ndarray:
     """The product framed on ``background`` (H x W x 3 uint8) with its shadow; RGB uint8."""
+    return composite_with_layout(
+        background, rgb, alpha, frame, shadow, shadow_colour, prepared
+    )[0]
+
+
+def composite_with_layout(
+    background: np.ndarray,
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    frame: Frame,
+    shadow: Shadow,
+    shadow_colour: tuple[int, int, int] = (20, 18, 16),
+    prepared: Image.Image | None = None,
+) -> tuple[np.ndarray, Layout]:
+    """``composite``, and where the product and its shadow landed."""
     canvas_shape = background.shape[:2]
     ch, cw = canvas_shape
     fg, (x, y) = place(rgb, alpha, frame, prepared)
     opacity, srect = shadow_map(canvas_shape, fg[..., 3], (x, y), shadow)
     prect = _clip((y, x, y + fg.shape[0], x + fg.shape[1]), ch, cw)
+    visible = fg[prect[0] - y : prect[2] - y, prect[1] - x : prect[3] - x]
+    layout = Layout((ch, cw), visible[..., 3], prect, visible[..., :3], opacity, srect)
     rects = [r for r in (srect, prect) if r[2] > r[0] and r[3] > r[1]]
     out = background.copy()
     if not rects:
-        return out
+        return out, layout
     # Only the rectangle the shadow and the product cover is blended.
     top, left = min(r[0] for r in rects), min(r[1] for r in rects)
     bottom, right = max(r[2] for r in rects), max(r[3] for r in rects)
@@ -218,7 +274,7 @@ def composite(
     product = product.crop((prect[1] - x, prect[0] - y, prect[3] - x, prect[2] - y))
     patch.alpha_composite(product, (prect[1] - left, prect[0] - top))
     out[top:bottom, left:right] = np.asarray(patch.convert("RGB"))
-    return out
+    return out, layout
 
 
 def framed_cutout(rgb: np.ndarray, alpha: np.ndarray, frame: Frame) -> bytes:

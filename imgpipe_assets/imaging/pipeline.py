@@ -20,7 +20,7 @@ import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -35,7 +35,7 @@ from imgpipe_assets.imaging.backdrop import (
     fit_backdrop,
     key,
 )
-from imgpipe_assets.imaging.compose import composite, subject
+from imgpipe_assets.imaging.compose import Layout, composite_with_layout, subject
 from imgpipe_assets.imaging.decode import MAX_PIXELS, Decoded, decode, reduction_for
 from imgpipe_assets.imaging.encode import CONTENT_TYPES, encode
 from imgpipe_assets.imaging.matting import decontaminate, refine_alpha, resize_float
@@ -417,7 +417,60 @@ class Rendered:
     data: bytes
     content_type: str
     image: np.ndarray
+    layout: Layout  # where the product and its shadow landed
     variants: dict[int, bytes] = field(default_factory=dict)  # long side -> encoded copy
+
+
+@dataclass(frozen=True)
+class Enlargement:
+    """How much a theme's frame would enlarge the product past its photo's resolution,
+    and what the theme does about more than its ``max_upscale``."""
+
+    needed: float  # canvas pixels per source pixel the frame asks for
+    allowed: float  # the theme's max_upscale
+    limit: float  # the most the cut-out may be scaled (canvas px per cut-out px)
+    policy: str  # "shrink" or "review"
+
+    @property
+    def too_much(self) -> bool:
+        return self.needed > self.allowed * 1.001
+
+    @property
+    def max_scale(self) -> float:
+        """What ``render`` may scale the cut-out by."""
+        return self.limit if self.too_much and self.policy == "shrink" else float("inf")
+
+    @property
+    def review_reason(self) -> str | None:
+        if not self.too_much or self.policy != "review":
+            return None
+        return (
+            f"resolution: the photo's product would be enlarged {self.needed:.2f}x (more than "
+            f"max_upscale {self.allowed:g}): it would look soft"
+        )
+
+    def __str__(self) -> str:
+        if not self.too_much:
+            return f"{self.needed:.2f}x the photo's resolution (max_upscale {self.allowed:g})"
+        if self.policy == "shrink":
+            return (
+                f"drawn smaller: {self.allowed:g}x the photo's resolution, where the frame "
+                f"asks for {self.needed:.2f}x (max_upscale {self.allowed:g})"
+            )
+        return f"enlarged {self.needed:.2f}x past max_upscale {self.allowed:g}: held for review"
+
+
+def enlargement(cut: Cutout, theme: Theme, prepared: Image.Image | None = None) -> Enlargement:
+    """The theme's enlargement of this cut-out, measured against the source photo's own
+    pixels (a cut-out decoded at half size has two source pixels per pixel)."""
+    top, left, bottom, right = cut.crop
+    h, w = cut.alpha.shape
+    source_per_cut = ((bottom - top) / h + (right - left) / w) / 2
+    size = prepared.size if prepared is not None else subject(cut.rgb, cut.alpha).size
+    fit = theme.frame.fit_scale(*size)
+    return Enlargement(
+        fit / source_per_cut, theme.max_upscale, theme.max_upscale * source_per_cut, theme.upscale
+    )
 
 
 def render(
@@ -426,16 +479,21 @@ def render(
     backdrop: np.ndarray,
     theme: Theme,
     prepared: Image.Image | None = None,
+    max_scale: float = float("inf"),
 ) -> Rendered:
-    """One theme's composite, encoded (plus any smaller copies the theme asks for)."""
-    out = composite(backdrop, rgb, alpha, theme.frame, theme.shadow, prepared=prepared)
+    """One theme's composite, encoded (plus any smaller copies the theme asks for); the
+    cut-out is never scaled past ``max_scale``."""
+    frame = replace(theme.frame, max_scale=max_scale)
+    out, layout = composite_with_layout(
+        backdrop, rgb, alpha, frame, theme.shadow, prepared=prepared
+    )
     data = encode(out, theme.output_format, theme.quality, theme.progressive)
     variants = {}
     for side in theme.sizes:
         im = Image.fromarray(out)
         im.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
         variants[side] = encode(np.asarray(im), theme.output_format, theme.quality)
-    return Rendered(data, CONTENT_TYPES[theme.output_format], out, variants)
+    return Rendered(data, CONTENT_TYPES[theme.output_format], out, layout, variants)
 
 
 def render_all(
@@ -446,7 +504,8 @@ def render_all(
     prepared = subject(cut.rgb, cut.alpha)
 
     def one(theme: Theme) -> Rendered:
-        return render(cut.rgb, cut.alpha, backdrops[theme.name], theme, prepared)
+        limit = enlargement(cut, theme, prepared).max_scale
+        return render(cut.rgb, cut.alpha, backdrops[theme.name], theme, prepared, limit)
 
     if workers <= 1 or len(themes) <= 1:
         return {t.name: one(t) for t in themes}

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imgpipe_assets.errors import SourceMissing
-from imgpipe_assets.imaging import gates, pipeline
+from imgpipe_assets.errors import ChannelRuleBroken, SourceMissing
+from imgpipe_assets.imaging import channels, gates, pipeline
 from imgpipe_assets.imaging.compose import framed_cutout, subject
 from imgpipe_assets.imaging.contrast import low_contrast_reason, outline_contrast
 from imgpipe_assets.imaging.encode import EXTENSIONS, thumbnail_jpeg
+from imgpipe_assets.imaging.fidelity import product_fidelity
 from imgpipe_assets.imaging.pipeline import Cutout
 from imgpipe_assets.partitions import split_multi_key
 from imgpipe_assets.stages.outcome import Outcome
@@ -167,16 +168,21 @@ class BackgroundStage:
         )
 
 
-def review_reason(cut: Cutout, theme: Theme, contrast: float) -> str | None:
+def review_reason(
+    cut: Cutout, theme: Theme, contrast: float, enlarged: str | None = None
+) -> str | None:
     """Why this composite must wait for a person, if it must: the cut-out's doubtful
     gates first (they hold every theme), then a product hard to see on this theme's
-    background, then the theme's own ``publish: review``."""
+    background or enlarged past the theme's ``max_upscale``, then the theme's own
+    ``publish: review``."""
     doubts = gates.doubtful(gates.grade(cut.stats))
     if doubts:
         return "; ".join(f"{v.gate}: {v.reason}" for v in doubts)
     hard_to_see = low_contrast_reason(contrast)
     if hard_to_see:
         return hard_to_see
+    if enlarged:
+        return enlarged
     if theme.publish != "auto":
         return f"theme {theme.name} publishes after review"
     return None
@@ -212,7 +218,8 @@ class CompositeStage:
         mkey, bkey = job.mask_key, job.background_key
         cut, prepared = self._cutouts.get(image_key, lambda: self._load(mkey))
         backdrop = self._backdrops.get(bkey, lambda: decode_plain(self.storage.get(bkey)))
-        rendered = pipeline.render(cut.rgb, cut.alpha, backdrop, theme, prepared)
+        size = pipeline.enlargement(cut, theme, prepared)
+        rendered = pipeline.render(cut.rgb, cut.alpha, backdrop, theme, prepared, size.max_scale)
         ext = EXTENSIONS[theme.output_format]
         ckey = composite_key(job.sku, job.img_sha256, theme.name, ext)
         stored = self.storage.put(ckey, rendered.data, rendered.content_type)
@@ -222,8 +229,19 @@ class CompositeStage:
             self.storage.put(vkey, data, rendered.content_type)
             copies[str(side)] = vkey
         contrast = outline_contrast(cut.rgb, cut.alpha, backdrop)
-        reason = review_reason(cut, theme, contrast)
+        reason = review_reason(cut, theme, contrast, size.review_reason)
         self.db.record_composite(image_key, theme.name, ckey, reason)
+        shown = channels.Shown.of(rendered.data)
+        findings = channels.check(shown, rendered.layout, theme.rules) if theme.rules else []
+        broken = channels.failures(findings)
+        if broken:
+            hint = f" ({size})" if size.too_much and any(f.rule == "fill" for f in broken) else ""
+            raise ChannelRuleBroken(
+                f"{theme.name} composite {ckey} breaks "
+                + "; ".join(str(f) for f in broken)
+                + hint
+            )
+        fidelity = product_fidelity(shown.pixels, rendered.layout)
         return Outcome(
             status="cached" if stored.cached else "created",
             storage_key=ckey,
@@ -240,6 +258,16 @@ class CompositeStage:
                 "smaller_copies": copies,
                 "render_seconds": round(time.perf_counter() - started, 3),
                 "outline_contrast": round(contrast, 1),
+                "colour_fidelity": str(fidelity) if fidelity else "no solid interior",
+                **(
+                    {"delta_e_mean": round(fidelity.mean, 3), "delta_e_p95": round(fidelity.p95, 3)}
+                    if fidelity
+                    else {}
+                ),
+                "enlargement": str(size),
+                **(
+                    {"channel_rules": "; ".join(f"{f} ✓" for f in findings)} if findings else {}
+                ),
                 "review": reason or "none: publishes automatically",
             },
         )
