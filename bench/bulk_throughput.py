@@ -54,16 +54,6 @@ def make_photos(folder: Path, count: int, size: int) -> list[Path]:
     return paths
 
 
-def review_only_themes(target: Path) -> Path:
-    import yaml
-
-    doc = yaml.safe_load((ROOT / "imgpipe_assets" / "themes.yaml").read_text())
-    for theme in doc["themes"].values():
-        theme["publish"] = "review"
-    target.write_text(yaml.safe_dump(doc))
-    return target
-
-
 def bare_core(photos: list[Path], themes_path: Path, out: Path) -> float:
     from imgpipe_assets.imaging import pipeline
     from imgpipe_assets.imaging.segment import load_segmenter
@@ -157,10 +147,12 @@ def main() -> int:
         help="skip the bare-core pass and compare with this earlier figure for the same photos",
     )
     args = parser.parse_args()
+    from bench.devserver import shipped_looks
+
     tmp = Path(tempfile.mkdtemp(prefix="imgpipe-bulk-"))
     try:
         photos = make_photos(tmp / "photos", args.images, args.size)
-        themes = review_only_themes(tmp / "themes.yaml")
+        themes = shipped_looks(tmp / "themes.yaml", publish="review")
         print(f"{args.images} photos of {args.size} x {args.size} px, 3 themes at 2048 px")
         core = args.core_seconds or bare_core(photos, themes, tmp / "core")
         source = "given" if args.core_seconds else "measured"

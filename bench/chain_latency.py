@@ -32,9 +32,9 @@ def main() -> int:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="imgpipe-bench-"))
-    from bench.devserver import BIN, bench_env, dagster_dev
+    from bench.devserver import BIN, bench_env, dagster_dev, shipped_looks
 
-    env = bench_env(tmp)
+    env = bench_env(tmp, IMGPIPE_THEMES=str(shipped_looks(tmp / "themes.yaml")))
     from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
 
     photos = tmp / "photos"

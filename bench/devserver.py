@@ -32,6 +32,22 @@ def bench_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def shipped_looks(target: Path, publish: str | None = None) -> Path:
+    """The shipped theme file without its channel presets: the three looks every figure
+    since the start was measured on (``bench/channels.py`` measures the presets)."""
+    import yaml
+
+    from imgpipe_assets.themes import presets
+
+    doc = yaml.safe_load((ROOT / "imgpipe_assets" / "themes.yaml").read_text())
+    doc["themes"] = {k: v for k, v in doc["themes"].items() if k not in presets()}
+    for theme in doc["themes"].values():
+        if publish:
+            theme["publish"] = publish
+    target.write_text(yaml.safe_dump(doc))
+    return target
+
+
 TICK = os.sysconf("SC_CLK_TCK")
 ROLES = (  # how each long-lived process of `dagster dev` is told apart by its command line
     ("-m dagster_webserver", "webserver"),

@@ -100,7 +100,9 @@ def test_the_fill_rule_holds_at_85_per_cent_and_fails_at_84() -> None:
     assert broken == {"fill": "the product spans 84.0 % of the frame (needs 85-100 %)"}
     # Google's band has a ceiling too: 91 % is too much.
     big = _layout(1000, 1000, (45, 45, 955, 955))
-    broken = _broken(check(_shown(_canvas(1000, 1000, (45, 45, 955, 955))), big, Rules(fill=(0.75, 0.9))))
+    broken = _broken(
+        check(_shown(_canvas(1000, 1000, (45, 45, 955, 955))), big, Rules(fill=(0.75, 0.9)))
+    )
     assert "91.0 %" in broken["fill"]
 
 
@@ -220,7 +222,9 @@ def _cutout(size: int, product: int, rng_seed: int = 0) -> Cutout:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["amazon-main", "google-shopping", "shopify-square", "etsy-landscape"])
+@pytest.mark.parametrize(
+    "name", ["amazon-main", "google-shopping", "shopify-square", "etsy-landscape"]
+)
 def test_every_shipped_preset_renders_a_composite_that_passes_its_rules(
     tmp_path: Path, name: str
 ) -> None:
@@ -281,7 +285,9 @@ def test_fidelity_is_small_for_a_faithful_composite_and_large_for_a_colour_shift
     theme = load_themes(Path(__file__).resolve().parents[1] / "imgpipe_assets" / "themes.yaml")[
         "studio-white"
     ]
-    out = pipeline.render(cut.rgb, cut.alpha, pipeline.background(theme), replace(theme, quality=95))
+    out = pipeline.render(
+        cut.rgb, cut.alpha, pipeline.background(theme), replace(theme, quality=95)
+    )
     shown = Shown.of(out.data).pixels
     faithful = product_fidelity(shown, out.layout)
     assert faithful is not None and faithful.mean < 1.0 and faithful.pixels > 10_000
@@ -316,7 +322,9 @@ def test_a_composite_that_breaks_its_channels_rule_fails_with_channel_rule(
     )(key)  # fmt: skip
     pk = f"{key}|strict"
     BackgroundStage(db, storage, library, NoBackgroundGenerator(), "r2")(pk)
-    with pytest.raises(ChannelRuleBroken, match=r"strict composite .* breaks fill: the product spans"):
+    with pytest.raises(
+        ChannelRuleBroken, match=r"strict composite .* breaks fill: the product spans"
+    ):
         CompositeStage(db, storage, library, "r2")(pk)
     # The composite is kept to look at; its key is on the jobs row.
     with db.session() as session:

@@ -153,26 +153,46 @@ def frame_findings(rules: Rules, width: int, height: int, fmt: str) -> list[Find
     dims = f"{width} x {height} px"
     long_side, short_side = max(width, height), min(width, height)
     if rules.size is not None:
-        out.append(Finding("size", (width, height) == rules.size,
-                           f"{dims} (needs {rules.size[0]} x {rules.size[1]})"))  # fmt: skip
+        out.append(
+            Finding(
+                "size",
+                (width, height) == rules.size,
+                f"{dims} (needs {rules.size[0]} x {rules.size[1]})",
+            )
+        )
     if rules.min_long_side is not None:
-        out.append(Finding("min_long_side", long_side >= rules.min_long_side,
-                           f"long side {long_side} px (needs >= {rules.min_long_side})"))  # fmt: skip
+        out.append(
+            Finding(
+                "min_long_side",
+                long_side >= rules.min_long_side,
+                f"long side {long_side} px (needs >= {rules.min_long_side})",
+            )
+        )
     if rules.min_short_side is not None:
-        out.append(Finding("min_short_side", short_side >= rules.min_short_side,
-                           f"short side {short_side} px (needs >= {rules.min_short_side})"))  # fmt: skip
+        out.append(
+            Finding(
+                "min_short_side",
+                short_side >= rules.min_short_side,
+                f"short side {short_side} px (needs >= {rules.min_short_side})",
+            )
+        )
     if rules.aspect:
         ratio = width / height
         ok = any(math.isclose(ratio, _ratio(r), rel_tol=_ASPECT_TOLERANCE) for r in rules.aspect)
-        out.append(Finding("aspect", ok,
-                           f"{ratio:.4f} ({dims}; needs {' or '.join(rules.aspect)})"))  # fmt: skip
+        out.append(
+            Finding("aspect", ok, f"{ratio:.4f} ({dims}; needs {' or '.join(rules.aspect)})")
+        )
     if rules.orientation is not None:
         shape = "square" if width == height else "landscape" if width > height else "portrait"
-        out.append(Finding("orientation", shape == rules.orientation,
-                           f"{shape} (needs {rules.orientation})"))  # fmt: skip
+        out.append(
+            Finding(
+                "orientation", shape == rules.orientation, f"{shape} (needs {rules.orientation})"
+            )
+        )
     if rules.format is not None:
-        out.append(Finding("format", fmt.lower() == rules.format,
-                           f"{fmt.lower()} (needs {rules.format})"))  # fmt: skip
+        out.append(
+            Finding("format", fmt.lower() == rules.format, f"{fmt.lower()} (needs {rules.format})")
+        )
     return out
 
 
@@ -238,8 +258,7 @@ def _fill(layout: Layout, bounds: tuple[float, float]) -> Finding:
     return Finding(
         "fill",
         low <= fill <= high,
-        f"the product spans {fill * 100:.1f} % of the frame "
-        f"(needs {low * 100:g}-{high * 100:g} %)",
+        f"the product spans {fill * 100:.1f} % of the frame (needs {low * 100:g}-{high * 100:g} %)",
     )
 
 
@@ -260,7 +279,7 @@ def _untouched(layout: Layout, block: int) -> np.ndarray:
 
 
 def _pure(pixels: np.ndarray, free: np.ndarray, colour: tuple[int, int, int]) -> Finding:
-    want = "#%02x%02x%02x" % colour
+    want = "#" + "".join(f"{c:02x}" for c in colour)
     target = np.broadcast_to(np.array(colour, np.uint8), pixels.shape)
     diff = _step(pixels, target)
     off = free & (diff > 0)

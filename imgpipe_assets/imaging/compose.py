@@ -235,9 +235,7 @@ def composite(
     prepared: Image.Image | None = None,
 ) -> np.ndarray:
     """The product framed on ``background`` (H x W x 3 uint8) with its shadow; RGB uint8."""
-    return composite_with_layout(
-        background, rgb, alpha, frame, shadow, shadow_colour, prepared
-    )[0]
+    return composite_with_layout(background, rgb, alpha, frame, shadow, shadow_colour, prepared)[0]
 
 
 def composite_with_layout(

@@ -40,7 +40,9 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     cp_bar = (c1p + c2p) / 2
     h_sum = h1p + h2p
     h_bar = np.where(
-        np.abs(h1p - h2p) <= 180, h_sum / 2, np.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2)
+        np.abs(h1p - h2p) <= 180,
+        h_sum / 2,
+        np.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2),
     )
     h_bar = np.where(both, h_bar, h_sum)
     t = (
@@ -56,9 +58,7 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     sc = 1 + 0.045 * cp_bar
     sh = 1 + 0.015 * cp_bar * t
     rt = -np.sin(np.radians(2 * d_theta)) * rc
-    return np.sqrt(
-        (dl / sl) ** 2 + (dc / sc) ** 2 + (dhh / sh) ** 2 + rt * (dc / sc) * (dhh / sh)
-    )
+    return np.sqrt((dl / sl) ** 2 + (dc / sc) ** 2 + (dhh / sh) ** 2 + rt * (dc / sc) * (dhh / sh))
 
 
 @dataclass(frozen=True)

@@ -237,9 +237,7 @@ class CompositeStage:
         if broken:
             hint = f" ({size})" if size.too_much and any(f.rule == "fill" for f in broken) else ""
             raise ChannelRuleBroken(
-                f"{theme.name} composite {ckey} breaks "
-                + "; ".join(str(f) for f in broken)
-                + hint
+                f"{theme.name} composite {ckey} breaks " + "; ".join(str(f) for f in broken) + hint
             )
         fidelity = product_fidelity(shown.pixels, rendered.layout)
         return Outcome(
@@ -265,9 +263,7 @@ class CompositeStage:
                     else {}
                 ),
                 "enlargement": str(size),
-                **(
-                    {"channel_rules": "; ".join(f"{f} ✓" for f in findings)} if findings else {}
-                ),
+                **({"channel_rules": "; ".join(f"{f} ✓" for f in findings)} if findings else {}),
                 "review": reason or "none: publishes automatically",
             },
         )
