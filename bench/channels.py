@@ -51,7 +51,7 @@ def photo_srgb(data: bytes) -> np.ndarray:
 
 
 def interior_deltas(
-    photo: np.ndarray, cut: pipeline.Cutout, out: pipeline.Rendered
+    photo: np.ndarray, cut: pipeline.Cutout, out: pipeline.Rendered, shown: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """ΔE2000 over the product's solid interior: (before encoding, after encoding)."""
     layout = out.layout
@@ -73,7 +73,7 @@ def interior_deltas(
     truth = np.asarray(
         Image.fromarray(photo).resize((r - lft, b - t), Image.Resampling.BICUBIC, box=box)
     )
-    shown = channels.Shown.of(out.data).pixels[t:b, lft:r]
+    shown = shown[t:b, lft:r]
     ys, xs = np.nonzero(solid)
     step = max(1, ys.size // 40000)
     ys, xs = ys[::step], xs[::step]
@@ -123,12 +123,13 @@ def main() -> int:
                 cut.rgb, cut.alpha, backgrounds[name], theme, None, size.max_scale
             )
             counts[name] += 1
+            shown = channels.Shown.of(out.data)
             if theme.rules is not None:
-                for finding in channels.check(channels.Shown.of(out.data), out.layout, theme.rules):
+                for finding in channels.check(shown, out.layout, theme.rules):
                     passes[name][finding.rule] += finding.passed
                     if not finding.passed:
                         failed[name][f"{finding.rule}: {finding.measured}"[:90]] += 1
-            before, after = interior_deltas(photo, cut, out)
+            before, after = interior_deltas(photo, cut, out, shown.pixels)
             rendered_de[name].append(before)
             encoded_de[name].append(after)
     print(

@@ -90,10 +90,11 @@ def presets() -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in doc["presets"].items()}
 
 
-def _with_preset(where: str, name: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """The theme's entry laid over its preset's (named by ``preset``, or the theme's own
-    name when that is a preset's); unchanged when it has none."""
-    shipped = presets()
+def _with_preset(
+    where: str, name: str, raw: dict[str, Any], shipped: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The theme's entry laid over its preset's in ``shipped`` (named by ``preset``, or the
+    theme's own name when that is a preset's); unchanged when it has none."""
     chosen = raw.get("preset", name if name in shipped else None)
     if chosen is None:
         return raw
@@ -111,11 +112,11 @@ def _with_preset(where: str, name: str, raw: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _theme(name: str, raw: dict[str, Any], base: Path = Path()) -> Theme:
+def _theme(name: str, raw: dict[str, Any], base: Path, shipped: dict[str, dict[str, Any]]) -> Theme:
     where = f"theme {name!r}"
     if not _NAME_RE.match(name):
         raise InvalidThemeFile(f"{where}: names use a-z, 0-9, '-' and '_' (max 63)")
-    raw = _with_preset(where, name, raw)
+    raw = _with_preset(where, name, raw, shipped)
     background = dict(raw.get("background") or {})
     if background.get("style", "solid") not in (*STYLES, "generative"):
         raise InvalidThemeFile(
@@ -224,9 +225,10 @@ def load_themes(path: Path) -> dict[str, Theme]:
     raw_themes = (doc or {}).get("themes") if isinstance(doc, dict) else None
     if not isinstance(raw_themes, dict) or not raw_themes:
         raise InvalidThemeFile(f"{path}: expected a 'themes' mapping with at least one theme")
-    base = Path(path).resolve().parent
+    base, shipped = Path(path).resolve().parent, presets()
     themes = {
-        str(name): _theme(str(name), dict(raw or {}), base) for name, raw in raw_themes.items()
+        str(name): _theme(str(name), dict(raw or {}), base, shipped)
+        for name, raw in raw_themes.items()
     }
     featured = [t.name for t in themes.values() if t.featured]
     if len(featured) > 1:

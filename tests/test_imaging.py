@@ -113,7 +113,7 @@ def test_shadow_never_darkens_the_product_and_edges_blend_linearly() -> None:
     alpha[30:70, 40] = 0.5  # a half-covered edge column
     backdrop = np.full((400, 400, 3), 255, np.uint8)
     frame = Frame(400, 400, padding=0.1)
-    out = composite(backdrop, rgb, alpha, frame, Shadow(contact_opacity=0.9, drop_opacity=0.9))
+    out, _ = composite(backdrop, rgb, alpha, frame, Shadow(contact_opacity=0.9, drop_opacity=0.9))
     fg, (x, y) = place(rgb, alpha, frame)
     a = fg[..., 3]
     solid = np.zeros((400, 400), bool)

@@ -215,14 +215,11 @@ class Layout:
 
     def product_box(self, threshold: int = 13) -> Rect | None:
         """(top, left, bottom, right) of the product's pixels above ``threshold`` (5 %)."""
-        solid = self.product > threshold
-        rows = np.flatnonzero(solid.any(axis=1))
-        if rows.size == 0:
+        if not (self.product > threshold).any():
             return None
-        cols = np.flatnonzero(solid.any(axis=0))
-        top, left = self.product_rect[0], self.product_rect[1]
-        return (top + int(rows[0]), left + int(cols[0]),
-                top + int(rows[-1]) + 1, left + int(cols[-1]) + 1)  # fmt: skip
+        t, left, b, r = subject_bbox(self.product, threshold)
+        top, lft = self.product_rect[0], self.product_rect[1]
+        return top + t, lft + left, top + b, lft + r
 
 
 def composite(
@@ -233,21 +230,9 @@ def composite(
     shadow: Shadow,
     shadow_colour: tuple[int, int, int] = (20, 18, 16),
     prepared: Image.Image | None = None,
-) -> np.ndarray:
-    """The product framed on ``background`` (H x W x 3 uint8) with its shadow; RGB uint8."""
-    return composite_with_layout(background, rgb, alpha, frame, shadow, shadow_colour, prepared)[0]
-
-
-def composite_with_layout(
-    background: np.ndarray,
-    rgb: np.ndarray,
-    alpha: np.ndarray,
-    frame: Frame,
-    shadow: Shadow,
-    shadow_colour: tuple[int, int, int] = (20, 18, 16),
-    prepared: Image.Image | None = None,
 ) -> tuple[np.ndarray, Layout]:
-    """``composite``, and where the product and its shadow landed."""
+    """The product framed on ``background`` (H x W x 3 uint8) with its shadow: the RGB
+    uint8 composite, and where the product and its shadow landed."""
     canvas_shape = background.shape[:2]
     ch, cw = canvas_shape
     fg, (x, y) = place(rgb, alpha, frame, prepared)

@@ -35,7 +35,7 @@ from imgpipe_assets.imaging.backdrop import (
     fit_backdrop,
     key,
 )
-from imgpipe_assets.imaging.compose import Layout, composite_with_layout, subject
+from imgpipe_assets.imaging.compose import Layout, composite, subject, subject_bbox
 from imgpipe_assets.imaging.decode import MAX_PIXELS, Decoded, decode, reduction_for
 from imgpipe_assets.imaging.encode import CONTENT_TYPES, encode
 from imgpipe_assets.imaging.matting import decontaminate, refine_alpha, resize_float
@@ -460,14 +460,14 @@ class Enlargement:
         return f"enlarged {self.needed:.2f}x past max_upscale {self.allowed:g}: held for review"
 
 
-def enlargement(cut: Cutout, theme: Theme, prepared: Image.Image | None = None) -> Enlargement:
+def enlargement(cut: Cutout, theme: Theme) -> Enlargement:
     """The theme's enlargement of this cut-out, measured against the source photo's own
     pixels (a cut-out decoded at half size has two source pixels per pixel)."""
     top, left, bottom, right = cut.crop
     h, w = cut.alpha.shape
     source_per_cut = ((bottom - top) / h + (right - left) / w) / 2
-    size = prepared.size if prepared is not None else subject(cut.rgb, cut.alpha).size
-    fit = theme.frame.fit_scale(*size)
+    box_top, box_left, box_bottom, box_right = subject_bbox(cut.alpha)  # what ``place`` scales
+    fit = theme.frame.fit_scale(box_right - box_left, box_bottom - box_top)
     return Enlargement(
         fit / source_per_cut, theme.max_upscale, theme.max_upscale * source_per_cut, theme.upscale
     )
@@ -484,9 +484,7 @@ def render(
     """One theme's composite, encoded (plus any smaller copies the theme asks for); the
     cut-out is never scaled past ``max_scale``."""
     frame = replace(theme.frame, max_scale=max_scale)
-    out, layout = composite_with_layout(
-        backdrop, rgb, alpha, frame, theme.shadow, prepared=prepared
-    )
+    out, layout = composite(backdrop, rgb, alpha, frame, theme.shadow, prepared=prepared)
     data = encode(out, theme.output_format, theme.quality, theme.progressive)
     variants = {}
     for side in theme.sizes:
@@ -504,7 +502,7 @@ def render_all(
     prepared = subject(cut.rgb, cut.alpha)
 
     def one(theme: Theme) -> Rendered:
-        limit = enlargement(cut, theme, prepared).max_scale
+        limit = enlargement(cut, theme).max_scale
         return render(cut.rgb, cut.alpha, backdrops[theme.name], theme, prepared, limit)
 
     if workers <= 1 or len(themes) <= 1:

@@ -218,7 +218,7 @@ class CompositeStage:
         mkey, bkey = job.mask_key, job.background_key
         cut, prepared = self._cutouts.get(image_key, lambda: self._load(mkey))
         backdrop = self._backdrops.get(bkey, lambda: decode_plain(self.storage.get(bkey)))
-        size = pipeline.enlargement(cut, theme, prepared)
+        size = pipeline.enlargement(cut, theme)
         rendered = pipeline.render(cut.rgb, cut.alpha, backdrop, theme, prepared, size.max_scale)
         ext = EXTENSIONS[theme.output_format]
         ckey = composite_key(job.sku, job.img_sha256, theme.name, ext)
