@@ -4,7 +4,7 @@
     .venv/bin/python bench/core_speed.py --memory 50     # peak RSS for a 50 MP photo
 
 A camera-sized JPEG of a sample product goes through decode, cut-out (model, edge
-refinement, decontamination) and every theme in themes.yaml (composite + encode). Prints
+refinement, decontamination) and the three looks of themes.yaml (composite + encode). Prints
 per-stage medians and the floor it is compared with: decoding the photo in full and encoding
 the same number of composites. ``--memory`` runs one photo in a fresh process and prints its
 peak resident memory.
@@ -90,7 +90,9 @@ def memory(megapixels: float) -> int:
 
 def _themes():  # type: ignore[no-untyped-def]
     # The shipped looks, as measured since the start (bench/channels.py covers the presets).
-    return [t for t in load_themes(Settings.from_env().themes_path).values() if t.preset is None]
+    from bench.devserver import LOOKS
+
+    return [t for t in load_themes(Settings.from_env().themes_path).values() if t.name in LOOKS]
 
 
 def run_once(data: bytes) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +51,8 @@ class Theme:
 
     @property
     def frame(self) -> Frame:
-        return Frame(self.canvas[0], self.canvas[1], self.padding, self.align)
+        lift = self.shadow.lift_for(self.align)
+        return Frame(self.canvas[0], self.canvas[1], self.padding, self.align, lift=lift)
 
     @property
     def generative(self) -> bool:
@@ -90,6 +92,17 @@ def presets() -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in doc["presets"].items()}
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on ``base``, mappings inside merged key by key too."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def _with_preset(
     where: str, name: str, raw: dict[str, Any], shipped: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -105,11 +118,60 @@ def _with_preset(
     merged = dict(shipped[str(chosen)])
     for key, value in raw.items():
         if key in _MERGED and isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
+            merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
     merged["preset"] = str(chosen)
     return merged
+
+
+# The nested shadow keys of a theme file, as the Shadow fields they set.
+_SHADOW_KEYS = {
+    "contact": {"strength": "contact_opacity", "softness": "contact_blur",
+                "depth": "contact_height", "footprint": "footprint"},
+    "drop": {"strength": "drop_opacity", "softness": "drop_blur", "distance": "drop_distance"},
+    "floating": {"strength": "float_opacity", "softness": "float_blur", "lift": "float_lift"},
+    "reflection": {"strength": "reflection_opacity", "fade": "reflection_fade",
+                   "softness": "reflection_blur"},
+}  # fmt: skip
+
+
+def _shadow(where: str, raw: Any, align: str) -> Shadow:
+    """``shadow:`` of a theme file: ``light`` plus ``contact``, ``drop``, ``floating`` and
+    ``reflection`` mappings (strength, softness and their own knobs). The flat keys of
+    earlier theme files (``contact_opacity``, ``drop_offset: [x, y]``, ...) still work."""
+    if not isinstance(raw, dict):
+        raise InvalidThemeFile(f"{where}: shadow must be a mapping")
+    fields: dict[str, Any] = {}
+    try:
+        for key, value in raw.items():
+            if key in _SHADOW_KEYS:
+                if not isinstance(value, dict):
+                    raise ValueError(f"{key} must be a mapping of {', '.join(_SHADOW_KEYS[key])}")
+                for part, v in value.items():
+                    if part not in _SHADOW_KEYS[key]:
+                        raise ValueError(
+                            f"{key}.{part} is not one of {', '.join(_SHADOW_KEYS[key])}"
+                        )
+                    name = _SHADOW_KEYS[key][part]
+                    fields[name] = v if name == "footprint" else float(v)
+            elif key == "drop_offset":  # [x, y] of the canvas: a direction and a distance
+                dx, dy = (float(v) for v in value)
+                fields["drop_distance"] = math.hypot(dx, dy)
+                fields.setdefault("light", math.degrees(math.atan2(-dx, dy)) % 360)
+            elif key == "footprint":
+                fields[key] = str(value)
+            else:
+                fields[key] = float(value)
+        shadow = Shadow(**fields)
+    except TypeError as exc:
+        unknown = str(exc).split("argument ")[-1]
+        raise InvalidThemeFile(f"{where}: shadow: {unknown} is not a shadow setting") from None
+    except ValueError as exc:
+        raise InvalidThemeFile(f"{where}: shadow: {exc}") from None
+    if shadow.reflection_opacity > 0 and align != "bottom":
+        raise InvalidThemeFile(f"{where}: shadow: a reflection needs align: bottom (a floor)")
+    return shadow
 
 
 def _theme(name: str, raw: dict[str, Any], base: Path, shipped: dict[str, dict[str, Any]]) -> Theme:
@@ -135,13 +197,7 @@ def _theme(name: str, raw: dict[str, Any], base: Path, shipped: dict[str, dict[s
     align = str(raw.get("align", "center"))
     if align not in ("center", "bottom"):
         raise InvalidThemeFile(f"{where}: align must be center or bottom")
-    shadow_raw = dict(raw.get("shadow") or {})
-    if "drop_offset" in shadow_raw:
-        shadow_raw["drop_offset"] = tuple(float(v) for v in shadow_raw["drop_offset"])
-    try:
-        shadow = Shadow(**shadow_raw)
-    except TypeError as exc:
-        raise InvalidThemeFile(f"{where}: shadow: {exc}") from exc
+    shadow = _shadow(where, raw.get("shadow") or {}, align)
     output = dict(raw.get("output") or {})
     fmt = str(output.get("format", "jpeg")).lower()
     if fmt not in FORMATS:

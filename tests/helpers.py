@@ -66,7 +66,7 @@ themes:
   marble:
     background: {style: texture, colors: ["#f4efe8", "#cbbfae"], seed: 2}
     canvas: [256, 192]
-    shadow: {contact_opacity: 0.3, drop_opacity: 0.2}
+    shadow: {contact: {strength: 0.3}, drop: {strength: 0.2}}
     output: {format: webp, quality: 80}
     publish: auto
   night:
