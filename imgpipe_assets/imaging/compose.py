@@ -2,8 +2,9 @@
 
 Blending is Porter-Duff "over" on 8-bit straight colour (Pillow's ``alpha_composite``, in
 C): out = fg*a + bg*(1-a). The product is scaled premultiplied, so transparent pixels never
-bleed colour into its edge. Shadows are painted on the background before the product, so
-they never darken it, and only the rectangle they and the product touch is worked on.
+bleed colour into its edge. A glossy floor's reflection and then the shadows (contact,
+drop, floating: ``Shadow``) are painted on the background before the product, so they never
+darken it, and only the rectangle they and the product touch is worked on.
 """
 
 from __future__ import annotations
