@@ -122,6 +122,29 @@ def test_a_two_pixel_chain_is_kept_to_the_frame_edge_with_its_pendant() -> None:
     assert ((alpha[near] > 0.05) & (alpha[near] < 0.95)).any()
 
 
+def test_a_chain_seen_in_pieces_is_kept_where_it_leaves_the_frame() -> None:
+    """A fine chain's links read as dashes; the last ones, at the frame's rim, meet the
+    pendant only through the others, and are the product's, not the paper's."""
+
+    def pendant(draw: ImageDraw.ImageDraw) -> None:
+        for x0, x1 in ((300, 480), (660, 480)):  # links of 6 px with 3 px between them
+            for t in np.arange(0.0, 1.0, 18 / 580):
+                a, b = t, min(1.0, t + 12 / 580)
+                draw.line(
+                    [(x0 + (x1 - x0) * a, 560 * a), (x0 + (x1 - x0) * b, 560 * b)],
+                    fill=(212, 170, 70),
+                    width=4,
+                )
+        draw.ellipse((420, 540, 540, 700), fill=(30, 120, 200))
+
+    data, truth = studio(pendant)
+    cut, alpha = key_of(data, (0.42, 0.55, 0.58, 0.74))  # the model sees the pendant only
+    assert cut.stats.keyed
+    rim = (truth > 0.5) & (np.arange(SIZE)[:, None] < 12)  # the chain's last stretch
+    assert rim.sum() > 40
+    assert (alpha[rim] >= 0.5).mean() > 0.8
+
+
 def test_a_soft_shadow_is_left_out_of_the_alpha() -> None:
     def box(draw: ImageDraw.ImageDraw) -> None:
         draw.rectangle((340, 300, 620, 560), fill=(60, 40, 110))
