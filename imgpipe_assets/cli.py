@@ -216,6 +216,64 @@ def mask_cmd(image: Path, output: Path, mask_only: bool) -> None:
     )
 
 
+@main.command("preview")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--theme",
+    "names",
+    multiple=True,
+    help="A theme to render (repeatable; default: every theme of IMGPIPE_THEMES).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder for the composites (PHOTO-THEME.ext).",
+)
+@_guard
+def preview_cmd(image: Path, names: tuple[str, ...], output: Path) -> None:
+    """Render one photo in its themes as the pipeline would, without Dagster or a
+    database: each composite written, with its enlargement, whether it would wait for
+    review and why, and each channel rule it passes or breaks. For tuning a theme."""
+    from imgpipe_assets.imaging import channels, pipeline
+    from imgpipe_assets.imaging.backdrop import PLAIN
+    from imgpipe_assets.imaging.contrast import outline_contrast
+    from imgpipe_assets.imaging.encode import EXTENSIONS
+    from imgpipe_assets.imaging.segment import load_segmenter
+    from imgpipe_assets.stages.render import review_reason
+    from imgpipe_assets.themes import get_theme, load_themes
+
+    settings = _settings()
+    library = load_themes(settings.themes_path)
+    themes = [get_theme(library, n) for n in names] if names else list(library.values())
+    generative = [t.name for t in themes if t.generative]
+    if generative:
+        raise Fail(f"{', '.join(generative)}: generative backgrounds render only in the pipeline")
+    cut = pipeline.cut_out(
+        image.read_bytes(),
+        load_segmenter(settings.models_dir),
+        work_px=pipeline.work_size(themes),
+        plain=PLAIN if settings.backdrop_key else None,
+    )
+    backdrops = {t.name: pipeline.background(t) for t in themes}
+    rendered = pipeline.render_all(cut, themes, backdrops)
+    output.mkdir(parents=True, exist_ok=True)
+    for theme in themes:
+        result = rendered[theme.name]
+        path = output / f"{image.stem}-{theme.name}.{EXTENSIONS[theme.output_format]}"
+        path.write_bytes(result.data)
+        size = pipeline.enlargement(cut, theme)
+        contrast = outline_contrast(cut.rgb, cut.alpha, backdrops[theme.name])
+        reason = review_reason(cut, theme, contrast, size.review_reason)
+        click.echo(f"{path}: {size}; " + (f"review: {reason}" if reason else "publishes"))
+        if theme.rules:
+            shown = channels.Shown.of(result.data)
+            for finding in channels.check(shown, result.layout, theme.rules):
+                click.echo(f"  {'ok  ' if finding.passed else 'FAIL'} {finding}")
+
+
 @main.group()
 def webhook() -> None:
     """The 3JMS webhook receiver."""

@@ -22,7 +22,7 @@ def run(args: list[str], env: dict[str, str]):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
 
 
-@pytest.mark.parametrize("command", ["demo", "ingest", "mask", "status", "db", "models"])
+@pytest.mark.parametrize("command", ["demo", "ingest", "mask", "preview", "status", "db", "models"])
 def test_every_command_has_help(command: str, env: dict[str, str]) -> None:
     result = run([command, "--help"], env)
     assert result.exit_code == 0 and "Usage" in result.output
@@ -43,6 +43,33 @@ def test_mask_writes_a_cutout_or_an_8bit_mask_the_size_of_the_input(
         assert im.mode == "RGBA"
         assert im.width < src.width and im.height < src.height  # cropped to the ring
         assert im.getchannel("A").getextrema() == (0, 255)
+
+
+def test_preview_renders_each_theme_and_measures_its_rules(
+    tmp_path: Path, env: dict[str, str], sample_photos: dict
+) -> None:
+    themes = tmp_path / "themes.yaml"
+    themes.write_text(
+        "themes:\n"
+        "  plain: {background: {style: solid, colors: ['#ffffff']}, canvas: [512, 512]}\n"
+        "  amazon-main: {rules: {fill: [0.99, 1.0]}}\n"  # stricter than any padding allows
+    )
+    env = {**env, "IMGPIPE_THEMES": str(themes)}
+    out = tmp_path / "preview"
+    result = run(["preview", str(sample_photos["RING-0001"]), "-o", str(out)], env)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "RING-0001-amazon-main.jpg",
+        "RING-0001-plain.jpg",
+    ]
+    with Image.open(out / "RING-0001-plain.jpg") as im:
+        assert im.size == (512, 512)
+    assert "plain.jpg: " in result.output and "publishes" in result.output
+    assert "FAIL fill: the product spans" in result.output  # the broken rule, measured
+    assert "ok   background: #ffffff" in result.output
+    unknown = run(["preview", str(sample_photos["RING-0001"]), "--theme", "nope"], env)
+    assert unknown.exit_code == 1 and "UNKNOWN_THEME" in unknown.output
+    assert len(unknown.output.strip().splitlines()) == 1
 
 
 def test_usage_errors_are_one_line(tmp_path: Path, env: dict[str, str]) -> None:
