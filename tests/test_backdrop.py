@@ -145,6 +145,27 @@ def test_a_chain_seen_in_pieces_is_kept_where_it_leaves_the_frame() -> None:
     assert (alpha[rim] >= 0.5).mean() > 0.8
 
 
+def test_a_faint_speck_beside_a_chain_is_not_an_opaque_part() -> None:
+    """Colour bled beside a fine chain (or a faint mark on the paper) is no wire of its
+    own: it must not come out as an opaque speck of backdrop colour on a new theme."""
+    paper = (236, 234, 230)
+
+    def pendant(draw: ImageDraw.ImageDraw) -> None:
+        draw.line([(300, 0), (480, 560)], fill=(150, 110, 40), width=4)
+        draw.line([(660, 0), (480, 560)], fill=(150, 110, 40), width=4)
+        draw.ellipse((420, 540, 540, 700), fill=(30, 120, 200))
+        # A faint mark a few pixels beside the right-hand chain.
+        draw.line([(600, 200), (616, 200)], fill=(226, 220, 196), width=4)
+
+    data, truth = studio(pendant, backdrop=paper)
+    cut, alpha = key_of(data, (0.42, 0.55, 0.58, 0.74))
+    assert cut.stats.keyed
+    chain = (truth > 0.5) & (np.arange(SIZE)[:, None] < 260)
+    assert (alpha[chain] >= 0.5).mean() > 0.9  # the chain stays
+    speck = alpha[97:103, 303:311]
+    assert speck.max() < 0.75  # mixed against the chain's colour, not opaque
+
+
 def test_a_soft_shadow_is_left_out_of_the_alpha() -> None:
     def box(draw: ImageDraw.ImageDraw) -> None:
         draw.rectangle((340, 300, 620, 560), fill=(60, 40, 110))

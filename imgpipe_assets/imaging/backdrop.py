@@ -74,6 +74,8 @@ class KeyLimits:
     band_in: int = 3  # matting band inside the product's boundary (px)
     band_out: int = 2  # and outside it
     sharpen: float = 1.3  # the band's alpha steepened around 0.5 (the lens softens edges)
+    bleed_share: float = 0.35  # a line fainter than this beside a stronger one is its bleed
+    faint_share: float = 0.5  # a line fainter than this share of the wires covers only part
     full_size_px: int = 1_250_000  # larger crops are classified at half size, matted at full
 
 
@@ -620,15 +622,30 @@ def matte(
     # The product colour each band pixel mixes: the nearest confident product pixel, which
     # is the solid interior for large parts and the centre line for thin ones.
     centre = _centre_lines(diff, product & ~_dilate(core, ri + 2))
+    # A faint line right beside a part that stands out far more is that part's colour
+    # bled into the backdrop (JPEG keeps colour at half resolution; a lens spreads it),
+    # or noise, not a wire of its own: its pixels are mixed against the part's colour.
+    beside = ndimage.maximum_filter(np.where(centre | core, diff, 0.0), size=2 * ri + 3)
+    centre &= diff >= limits.bleed_share * beside
     confident = core | centre
     if confident.any():
         nearest = ndimage.distance_transform_cdt(
             ~confident, metric="chessboard", return_distances=False, return_indices=True
         )
-        fg = img[nearest[0][rows, cols], nearest[1][rows, cols]]
+        ny, nx = nearest[0][rows, cols], nearest[1][rows, cols]
+        fg = img[ny, nx]
     else:
         fg = here
     span = fg - back
+    if centre.any() and confident.any():
+        # A line much fainter than the product's wires is not a wire shown in full: it is
+        # one too fine to cover a pixel, or colour bled into the backdrop. Its own colour
+        # is not the product's; the product's wires say how far from the backdrop a whole
+        # pixel of it would be, and it is mixed against that.
+        wire = float(np.percentile(diff[centre], 75))
+        faint = centre[ny, nx] & ~core[ny, nx]
+        k = np.clip(limits.faint_share * wire / np.maximum(diff[ny, nx], 1e-3), 1.0, 4.0)
+        span = np.where(faint[:, None], span * k[:, None], span)
     num = ((here - back) * span).sum(axis=1)
     den = (span * span).sum(axis=1)
     a = np.where(den > 25.0, np.clip(num / np.maximum(den, 1.0), 0.0, 1.0), alpha[rows, cols])
