@@ -7,6 +7,7 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,13 @@ def _shadow(where: str, raw: Any, align: str) -> Shadow:
     if not isinstance(raw, dict):
         raise InvalidThemeFile(f"{where}: shadow must be a mapping")
     fields: dict[str, Any] = {}
+
+    def number(key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{key} must be a number, not {value!r}")
+        return float(value)
+
+    known = {f.name for f in dataclass_fields(Shadow)}
     try:
         for key, value in raw.items():
             if key in _SHADOW_KEYS:
@@ -154,19 +162,18 @@ def _shadow(where: str, raw: Any, align: str) -> Shadow:
                             f"{key}.{part} is not one of {', '.join(_SHADOW_KEYS[key])}"
                         )
                     name = _SHADOW_KEYS[key][part]
-                    fields[name] = v if name == "footprint" else float(v)
+                    fields[name] = str(v) if name == "footprint" else number(f"{key}.{part}", v)
             elif key == "drop_offset":  # [x, y] of the canvas: a direction and a distance
-                dx, dy = (float(v) for v in value)
+                if not isinstance(value, list) or len(value) != 2:
+                    raise ValueError("drop_offset must be [x, y]")
+                dx, dy = (number("drop_offset", v) for v in value)
                 fields["drop_distance"] = math.hypot(dx, dy)
                 fields.setdefault("light", math.degrees(math.atan2(-dx, dy)) % 360)
-            elif key == "footprint":
-                fields[key] = str(value)
+            elif key not in known:
+                raise ValueError(f"{key} is not a shadow setting")
             else:
-                fields[key] = float(value)
+                fields[key] = str(value) if key == "footprint" else number(key, value)
         shadow = Shadow(**fields)
-    except TypeError as exc:
-        unknown = str(exc).split("argument ")[-1]
-        raise InvalidThemeFile(f"{where}: shadow: {unknown} is not a shadow setting") from None
     except ValueError as exc:
         raise InvalidThemeFile(f"{where}: shadow: {exc}") from None
     if shadow.reflection_opacity > 0 and align != "bottom":
