@@ -10,6 +10,7 @@ from PIL import Image, ImageFilter
 from scipy import ndimage
 
 STYLES = ("sweep", "gradient", "radial", "marble", "texture", "solid", "image")
+SMOOTH_STEP = 4  # smooth fields are worked out on a grid this much coarser
 
 
 def hex_rgb(colour: str | Sequence[int]) -> np.ndarray:
@@ -116,11 +117,17 @@ def render(style: Mapping[str, Any], width: int, height: int, seed: int = 0) -> 
     if kind == "image":
         return _picture(style, width, height)
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    ny, nx = yy / max(height - 1, 1), xx / max(width - 1, 1)
+    # Everything but marble's veins and the grain is smooth: worked out on a grid SMOOTH_STEP
+    # times coarser, at the centres of its cells, and scaled up bicubically.
+    step = SMOOTH_STEP if min(width, height) >= 16 * SMOOTH_STEP else 1
+    sh, sw = -(-height // step), -(-width // step)
+    ny = (((np.arange(sh, dtype=np.float32) + 0.5) * step - 0.5) / max(height - 1, 1))[:, None]
+    nx = (((np.arange(sw, dtype=np.float32) + 0.5) * step - 0.5) / max(width - 1, 1))[None, :]
+    ny, nx = np.broadcast_arrays(ny, nx)
 
+    veins = None
     if kind == "solid":
-        img = np.broadcast_to(c0, (height, width, 3)).astype(np.float32)
+        img = np.broadcast_to(c0, (sh, sw, 3)).astype(np.float32)
     elif kind == "sweep":
         # A studio paper sweep: wall colour above the horizon, curving into a lit floor.
         horizon = float(style.get("horizon", 0.62))
@@ -144,14 +151,38 @@ def render(style: Mapping[str, Any], width: int, height: int, seed: int = 0) -> 
         scale = float(style.get("texture_scale", 3.0))
         strength = float(style.get("texture_strength", 0.8))
         veins = _marble(width, height, rng, scale, float(style.get("vein_angle", 35.0)))
-        img = _mix(c0, c1, veins * strength)
+        veins *= strength
+        img = np.ones((sh, sw, 3), np.float32)  # the vignette alone, applied below
 
     vignette = float(style.get("vignette", 0.0))
     if vignette > 0:
         r2 = ((nx - 0.5) ** 2 + (ny - 0.5) ** 2) * 2.0
         img = (img * (1.0 - vignette * _smoothstep(r2))[..., None]).astype(np.float32)
-    img = img + _grain(height, width, rng, float(style.get("grain", 1.2)))
-    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    if kind == "solid" and vignette <= 0:
+        full = np.broadcast_to(c0, (height, width, 3)).astype(np.float32)
+    else:
+        full = _scaled_up(img, width, height, step)
+    if veins is not None:
+        full = _mix(c0, c1, veins) * full  # (img held only the vignette's shading)
+    full = full + _grain(height, width, rng, float(style.get("grain", 1.2)))
+    return np.clip(full + 0.5, 0, 255).astype(np.uint8)
+
+
+def _scaled_up(small: np.ndarray, width: int, height: int, step: int) -> np.ndarray:
+    """``small`` (sampled at the centres of ``step``-pixel cells) at full size, bicubic."""
+    if step == 1:
+        return np.ascontiguousarray(small, np.float32)
+    box = (0.0, 0.0, width / step, height / step)
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(small[..., c], np.float32), "F").resize(
+                (width, height), Image.Resampling.BICUBIC, box=box
+            ),
+            dtype=np.float32,
+        )
+        for c in range(3)
+    ]
+    return np.dstack(channels)
 
 
 def _picture(style: Mapping[str, Any], width: int, height: int) -> np.ndarray:
