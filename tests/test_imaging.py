@@ -91,6 +91,20 @@ def test_backgrounds_are_deterministic_per_seed(style: str) -> None:
     assert not np.array_equal(a, c)
 
 
+@pytest.mark.parametrize("size", [(1001, 777), (640, 640)])
+def test_smooth_backgrounds_are_the_formula_everywhere_even_at_the_edges(
+    size: tuple[int, int],
+) -> None:
+    """Worked out on a coarse grid and scaled up, a vertical gradient is still its formula
+    to within one level at every pixel, the last row and column too, whatever the size."""
+    w, h = size
+    spec = {"style": "gradient", "colors": ["#000000", "#ffffff"], "angle": 90, "grain": 0}
+    out = bg.render(spec, w, h).astype(np.float32)
+    t = np.arange(h, dtype=np.float32) / (h - 1)
+    want = 255.0 * t * t * (3 - 2 * t)  # the gradient's smoothstep, row by row
+    assert np.abs(out - want[:, None, None]).max() <= 1.0
+
+
 def _square_subject(size: int = 100) -> tuple[np.ndarray, np.ndarray]:
     rgb = np.zeros((size, size, 3), np.uint8)
     rgb[...] = (250, 10, 10)
