@@ -236,12 +236,14 @@ def mask_cmd(image: Path, output: Path, mask_only: bool) -> None:
 def preview_cmd(image: Path, names: tuple[str, ...], output: Path) -> None:
     """Render one photo in its themes as the pipeline would, without Dagster or a
     database: each composite written, with its enlargement, whether it would wait for
-    review and why, and each channel rule it passes or breaks. For tuning a theme."""
+    review and why, and each channel rule it passes or breaks, and a sheet of them side by
+    side. For tuning a theme."""
     from imgpipe_assets.imaging import channels, pipeline
     from imgpipe_assets.imaging.backdrop import PLAIN
     from imgpipe_assets.imaging.contrast import outline_contrast
-    from imgpipe_assets.imaging.encode import EXTENSIONS
+    from imgpipe_assets.imaging.encode import EXTENSIONS, encode
     from imgpipe_assets.imaging.segment import load_segmenter
+    from imgpipe_assets.imaging.sheet import contact_sheet
     from imgpipe_assets.stages.render import review_reason
     from imgpipe_assets.themes import get_theme, load_themes
 
@@ -260,6 +262,13 @@ def preview_cmd(image: Path, names: tuple[str, ...], output: Path) -> None:
     backdrops = {t.name: pipeline.background(t) for t in themes}
     rendered = pipeline.render_all(cut, themes, backdrops)
     output.mkdir(parents=True, exist_ok=True)
+    sheet = output / f"{image.stem}-sheet.jpg"
+    cutout = pipeline.on_grey(cut.rgb, cut.alpha)
+    looks = [rendered[t.name].image for t in themes]
+    sheet.write_bytes(
+        encode(contact_sheet(["cut-out", *rendered], [(image.stem, [cutout, *looks])]), "jpeg", 88)
+    )
+    click.echo(f"{sheet}: the cut-out and every theme side by side")
     for theme in themes:
         result = rendered[theme.name]
         path = output / f"{image.stem}-{theme.name}.{EXTENSIONS[theme.output_format]}"

@@ -61,6 +61,7 @@ def test_preview_renders_each_theme_and_measures_its_rules(
     assert sorted(p.name for p in out.iterdir()) == [
         "RING-0001-amazon-main.jpg",
         "RING-0001-plain.jpg",
+        "RING-0001-sheet.jpg",  # the cut-out and both themes side by side
     ]
     with Image.open(out / "RING-0001-plain.jpg") as im:
         assert im.size == (512, 512)
