@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import sqlalchemy.exc
@@ -17,6 +17,9 @@ import sqlalchemy.exc
 from imgpipe_assets.errors import DatabaseUnavailable, ImgpipeError
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from imgpipe_assets.imaging.pipeline import Cutout
 
 
 class Fail(click.ClickException):
@@ -167,6 +170,22 @@ def ingest(paths: tuple[Path, ...], sku: str | None, title: str | None) -> None:
         raise Fail(f"{failed} of {len(files)} files were not accepted")
 
 
+def _photo(image: Path) -> bytes:
+    if not image.is_file():
+        raise Fail(f"{image} is not a regular file")
+    return image.read_bytes()
+
+
+def _cut_out(settings: Settings, data: bytes, work_px: int) -> Cutout:
+    """The cut-out the local segmenter makes, keyed on plain backdrops unless turned off."""
+    from imgpipe_assets.imaging.backdrop import PLAIN
+    from imgpipe_assets.imaging.pipeline import cut_out
+    from imgpipe_assets.imaging.segment import load_segmenter
+
+    plain = PLAIN if settings.backdrop_key else None
+    return cut_out(data, load_segmenter(settings.models_dir), work_px=work_px, plain=plain)
+
+
 @main.command("mask")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -186,24 +205,15 @@ def mask_cmd(image: Path, output: Path, mask_only: bool) -> None:
     """Cut out one photo at its own resolution: write the product on transparency (RGBA
     PNG, cropped to the box of its non-zero alpha), or with --mask-only its 8-bit mask the
     size of the photo."""
-    from imgpipe_assets.imaging.backdrop import PLAIN
     from imgpipe_assets.imaging.decode import sniff
     from imgpipe_assets.imaging.encode import encode_mask
-    from imgpipe_assets.imaging.pipeline import cut_out, frame_alpha
-    from imgpipe_assets.imaging.segment import load_segmenter
+    from imgpipe_assets.imaging.pipeline import frame_alpha
 
     started = time.perf_counter()
     settings = _settings()
-    if not image.is_file():
-        raise Fail(f"{image} is not a regular file")
-    data = image.read_bytes()
+    data = _photo(image)
     info = sniff(data)
-    cut = cut_out(
-        data,
-        load_segmenter(settings.models_dir),
-        work_px=max(info.width, info.height),
-        plain=PLAIN if settings.backdrop_key else None,
-    )
+    cut = _cut_out(settings, data, max(info.width, info.height))
     output.parent.mkdir(parents=True, exist_ok=True)
     if mask_only:
         output.write_bytes(encode_mask(frame_alpha(cut, cut.width, cut.height)))
@@ -239,10 +249,8 @@ def preview_cmd(image: Path, names: tuple[str, ...], output: Path) -> None:
     review and why, and each channel rule it passes or breaks, and a sheet of them side by
     side. For tuning a theme."""
     from imgpipe_assets.imaging import channels, pipeline
-    from imgpipe_assets.imaging.backdrop import PLAIN
     from imgpipe_assets.imaging.contrast import outline_contrast
     from imgpipe_assets.imaging.encode import EXTENSIONS, encode
-    from imgpipe_assets.imaging.segment import load_segmenter
     from imgpipe_assets.imaging.sheet import contact_sheet
     from imgpipe_assets.stages.render import review_reason
     from imgpipe_assets.themes import get_theme, load_themes
@@ -253,12 +261,7 @@ def preview_cmd(image: Path, names: tuple[str, ...], output: Path) -> None:
     generative = [t.name for t in themes if t.generative]
     if generative:
         raise Fail(f"{', '.join(generative)}: generative backgrounds render only in the pipeline")
-    cut = pipeline.cut_out(
-        image.read_bytes(),
-        load_segmenter(settings.models_dir),
-        work_px=pipeline.work_size(themes),
-        plain=PLAIN if settings.backdrop_key else None,
-    )
+    cut = _cut_out(settings, _photo(image), pipeline.work_size(themes))
     backdrops = {t.name: pipeline.background(t) for t in themes}
     rendered = pipeline.render_all(cut, themes, backdrops)
     output.mkdir(parents=True, exist_ok=True)
