@@ -637,7 +637,7 @@ def matte(
     else:
         fg = here
     span = fg - back
-    if centre.any() and confident.any():
+    if centre.any():  # (so there is a confident pixel, and ny, nx are set)
         # A line much fainter than the product's wires is not a wire shown in full: it is
         # one too fine to cover a pixel, or colour bled into the backdrop. Its own colour
         # is not the product's; the product's wires say how far from the backdrop a whole
