@@ -47,7 +47,7 @@ def main() -> int:
     from imgpipe_assets.imaging.samples import PRODUCTS, render_sample
     from imgpipe_assets.ingest import ingest_file
     from imgpipe_assets.partitions import range_tags
-    from imgpipe_resources.db.engine import upgrade
+    from imgpipe_resources.db.migrate import upgrade
     from imgpipe_resources.settings import Settings
     from imgpipe_resources.storage import LocalObjectStore
 

@@ -29,7 +29,8 @@ from dagster._core.test_utils import create_run_for_test  # noqa: E402
 
 from imgpipe_assets.definitions import build_definitions  # noqa: E402
 from imgpipe_resources.db import intake  # noqa: E402
-from imgpipe_resources.db.engine import session_scope, upgrade  # noqa: E402
+from imgpipe_resources.db.engine import session_scope  # noqa: E402
+from imgpipe_resources.db.migrate import upgrade  # noqa: E402
 from imgpipe_resources.settings import Settings  # noqa: E402
 from sensors.intake import INTAKE_BATCH, intake_sensor  # noqa: E402
 

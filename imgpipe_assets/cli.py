@@ -89,7 +89,8 @@ def db() -> None:
 @_guard
 def db_upgrade() -> None:
     """Apply database migrations up to the newest (idempotent)."""
-    from imgpipe_resources.db.engine import redact, upgrade
+    from imgpipe_resources.db.engine import redact
+    from imgpipe_resources.db.migrate import upgrade
 
     settings = _settings()
     revision = upgrade(settings.database_url)

@@ -25,8 +25,9 @@ from imgpipe_assets.ingest import IngestResult, expand, ingest_file
 from imgpipe_assets.local_run import Daemon, daemon_alive, local_instance, run_in_flight
 from imgpipe_assets.stages.sources import decode_plain
 from imgpipe_assets.themes import load_themes
-from imgpipe_resources.db.engine import session_scope, upgrade
+from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.jobs import jobs_for_image, requeue_unfinished
+from imgpipe_resources.db.migrate import upgrade
 from imgpipe_resources.db.models import Job, JobStatus
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import ObjectStore

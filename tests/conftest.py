@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from imgpipe_resources.db.engine import get_engine, upgrade
+from imgpipe_resources.db.engine import get_engine
+from imgpipe_resources.db.migrate import upgrade
 from imgpipe_resources.settings import NAMES, Settings
 from tests.helpers import SMALL_THEMES, make_settings, models_dir
 

@@ -21,8 +21,9 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from imgpipe_assets.partitions import multi_key, range_tags
-from imgpipe_resources.db.engine import session_scope, upgrade
+from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.jobs import jobs_for_image
+from imgpipe_resources.db.migrate import upgrade
 from tests.helpers import ingest, make_settings, models_dir
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from imgpipe_assets.definitions import build_definitions
 from imgpipe_assets.partitions import multi_key, range_tags
 from imgpipe_assets.themes import load_themes
-from imgpipe_resources.db.engine import session_scope, upgrade
+from imgpipe_resources.db.engine import session_scope
+from imgpipe_resources.db.migrate import upgrade
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.settings import Settings
 from tests.helpers import Chain, ingest, run_range

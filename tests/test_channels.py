@@ -24,8 +24,8 @@ from imgpipe_assets.stages.render import BackgroundStage, CompositeStage
 from imgpipe_assets.themes import load_themes, presets
 from imgpipe_resources.backgrounds import NoBackgroundGenerator
 from imgpipe_resources.database import JobsDatabase
-from imgpipe_resources.db.engine import upgrade
 from imgpipe_resources.db.jobs import get_job
+from imgpipe_resources.db.migrate import upgrade
 from imgpipe_resources.fetch import ImageFetcher
 from imgpipe_resources.publishing import ShopifyOutbox
 from imgpipe_resources.segmentation import LocalSegmenter

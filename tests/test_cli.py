@@ -341,8 +341,9 @@ def test_the_demo_says_what_publishing_really_did(
     """With the Shopify publisher the demo names the products and their admin pages, not a
     dry-run outbox that was never written."""
     from imgpipe_assets.demo import publication_lines
-    from imgpipe_resources.db.engine import session_scope, upgrade
+    from imgpipe_resources.db.engine import session_scope
     from imgpipe_resources.db.jobs import ImageRef, ensure_jobs
+    from imgpipe_resources.db.migrate import upgrade
     from tests.helpers import make_settings, reread
 
     local = make_settings(tmp_path / "home")

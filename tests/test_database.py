@@ -11,13 +11,12 @@ from imgpipe_resources.db import intake
 from imgpipe_resources.db.engine import (
     check_schema,
     current_revision,
-    downgrade,
     get_engine,
     head_revision,
     session_scope,
-    upgrade,
 )
 from imgpipe_resources.db.jobs import ImageRef, ensure_jobs, summary
+from imgpipe_resources.db.migrate import downgrade, script_head, upgrade
 from imgpipe_resources.db.models import IntakeRecord, Job
 
 SHA = "ab" * 32
@@ -37,6 +36,11 @@ def test_migrations_create_the_seed_tables(database_url: str) -> None:
     assert "jobs" not in inspect(get_engine(database_url)).get_table_names()
     upgrade(database_url)
     check_schema(database_url)
+
+
+def test_the_schema_check_names_the_newest_migration() -> None:
+    # The check reads migrations.HEAD instead of loading Alembic: a new migration moves it.
+    assert head_revision() == script_head()
 
 
 def test_old_schema_is_refused_with_the_upgrade_command(database_url: str) -> None:

@@ -21,7 +21,8 @@ import uvicorn
 from sqlalchemy import select
 
 from imgpipe_assets.local_run import write_local_instance_config
-from imgpipe_resources.db.engine import session_scope, upgrade
+from imgpipe_resources.db.engine import session_scope
+from imgpipe_resources.db.migrate import upgrade
 from imgpipe_resources.db.models import Job
 from imgpipe_resources.jms.receiver import PATH, create_app
 from imgpipe_resources.jms.signing import sign

@@ -54,8 +54,8 @@ def test_retention_deletes_old_intermediates_and_retires_partitions(
 def test_stale_image_query_runs_on_both_databases(database_url: str) -> None:
     from imgpipe_assets.retention import stale_images
     from imgpipe_resources.database import JobsDatabase
-    from imgpipe_resources.db.engine import upgrade
     from imgpipe_resources.db.jobs import ImageRef, ensure_jobs
+    from imgpipe_resources.db.migrate import upgrade
 
     upgrade(database_url)
     with session_scope(database_url) as session:

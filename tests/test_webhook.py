@@ -21,7 +21,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from imgpipe_resources.db.engine import session_scope, upgrade
+from imgpipe_resources.db.engine import session_scope
+from imgpipe_resources.db.migrate import upgrade
 from imgpipe_resources.db.models import IntakeRecord
 from imgpipe_resources.jms.receiver import PATH, create_app
 from imgpipe_resources.jms.signing import DELIVERY, SIGNATURE, TIMESTAMP, sign

@@ -1,4 +1,9 @@
-"""Engines, sessions and the schema version check."""
+"""Engines, sessions and the schema version check.
+
+The check reads the ``alembic_version`` row and compares it with ``migrations.HEAD``; it
+does not load Alembic, which every run, sensor tick and CLI command would otherwise pay for
+(``db.migrate`` applies migrations).
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 from imgpipe_assets.errors import SchemaOutOfDate
-
-MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -66,39 +65,17 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
-def alembic_config(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
-
-
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    assert head is not None
-    return head
+    """The schema revision this code needs."""
+    return migrations.HEAD
 
 
 def current_revision(url: str) -> str | None:
+    """The database's schema revision; None before the first migration."""
     with get_engine(url).connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
-
-
-def upgrade(url: str, revision: str = "head") -> str:
-    """Apply migrations up to ``revision``; idempotent. Returns the revision reached."""
-    engine = get_engine(url)
-    cfg = alembic_config(url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-    return current_revision(url) or ""
-
-
-def downgrade(url: str, revision: str) -> None:
-    cfg = alembic_config(url)
-    with get_engine(url).begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def redact(url: str) -> str:
