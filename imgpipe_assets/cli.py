@@ -130,9 +130,16 @@ def models_fetch(models_dir: Path | None, wheel: Path | None) -> None:
 def _store(settings: Settings) -> Iterator[ObjectStore]:
     """The environment's store, its EnvVar-backed settings (credentials) resolved."""
     from imgpipe_assets.environments import storage_for
+    from imgpipe_resources.storage import LocalObjectStore
 
-    with storage_for(settings).process_config_and_initialize_cm() as store:
+    store = storage_for(settings)
+    if isinstance(store, LocalObjectStore):
+        # No secrets and no set-up: Dagster's initialisation would only build an ephemeral
+        # instance (0.7 s of every `imgpipe ingest`).
         yield store
+        return
+    with store.process_config_and_initialize_cm() as initialised:
+        yield initialised
 
 
 def _check_db(settings: Settings) -> None:
