@@ -4,18 +4,22 @@ partition ranges, and the chain's own sensors ticked in the test's process."""
 from __future__ import annotations
 
 import os
+import socket
+import struct
+import zlib
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pytest
 
 from imgpipe_resources.settings import Settings, default_models_dir
 
+# The checkout: tests read its files (.env.example, deploy/, workspace.yaml, the sources).
+ROOT = Path(__file__).resolve().parent.parent
 # The evaluation sets and the Shopify Admin schema: ../shared beside the checkout, or
 # IMGPIPE_SHARED_DIR. Without them the tests that need them skip, and say so at the end.
-SHARED = Path(
-    os.environ.get("IMGPIPE_SHARED_DIR") or Path(__file__).resolve().parent.parent.parent / "shared"
-)
+SHARED = Path(os.environ.get("IMGPIPE_SHARED_DIR") or ROOT.parent / "shared")
 
 # Where the weights are is the one setting the tests take from the machine.
 MODELS_DIR = Path(os.environ.get("IMGPIPE_MODELS_DIR") or default_models_dir())
@@ -171,3 +175,37 @@ class Chain:
                     error = event.step_failure_data.error
                     errors.append(error.message.strip().splitlines()[0] if error else "failed")
         return errors
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def graphql(url: str, query: str) -> dict:
+    """One query to a Dagster webserver's GraphQL endpoint; its data."""
+    response = httpx.post(f"{url}/graphql", json={"query": query}, timeout=30)
+    response.raise_for_status()
+    return dict(response.json()["data"])
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims width x height but carries almost no data: a decompression bomb."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )

@@ -1,11 +1,9 @@
 """The one error registry: every code once, each with whether a retry can help."""
 
 import ast
-from pathlib import Path
 
 from imgpipe_assets import errors
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 def test_every_code_is_unique_and_registered() -> None:

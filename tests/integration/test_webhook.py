@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from imgpipe_resources.db.models import IntakeRecord
 from imgpipe_resources.jms.receiver import PATH, create_app
 from imgpipe_resources.jms.signing import DELIVERY, SIGNATURE, TIMESTAMP, sign
 from imgpipe_resources.settings import Settings
-from tests.helpers import make_settings
+from tests.helpers import free_port, make_settings
 
 SECRET = "s3cret-current"
 OLD = "s3cret-previous"
@@ -306,12 +305,6 @@ def test_health_and_openapi(client: TestClient) -> None:
     assert set(body["required"]) == {"event", "sku", "imageUrl", "sha256"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live_receiver(settings: Settings) -> Iterator[str]:
     with _live(settings) as url:
@@ -321,7 +314,7 @@ def live_receiver(settings: Settings) -> Iterator[str]:
 @contextmanager
 def _live(settings: Settings, **jms: object) -> Iterator[str]:
     """The receiver under uvicorn on a real port (``jms``: its 3JMS settings changed)."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(with_jms(settings, **jms)), host="127.0.0.1", port=port, log_level="warning"

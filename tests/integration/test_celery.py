@@ -24,9 +24,8 @@ from imgpipe_assets.partitions import multi_key, range_tags
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.db.jobs import jobs_for_image
 from imgpipe_resources.db.migrate import upgrade
-from tests.helpers import ingest, make_settings, models_dir
+from tests.helpers import ROOT, ingest, make_settings, models_dir
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 BROKER = os.environ.get("IMGPIPE_TEST_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//")
 REQUIRE = os.environ.get("IMGPIPE_REQUIRE_BROKER") == "1"

@@ -32,7 +32,7 @@ from imgpipe_resources.segmentation import LocalSegmenter
 from imgpipe_resources.settings import Settings
 from imgpipe_resources.storage import LocalObjectStore
 from imgpipe_resources.themes import ThemeLibrary
-from tests.helpers import ingest, make_settings, models_dir
+from tests.helpers import ROOT, ingest, make_settings, models_dir
 from tests.icc import rgb_profile
 
 WHITE = (255, 255, 255)
@@ -282,9 +282,7 @@ def test_ciede2000_matches_the_published_reference_pairs() -> None:
 
 def test_fidelity_is_small_for_a_faithful_composite_and_large_for_a_colour_shift() -> None:
     cut = _cutout(1000, 600)
-    theme = load_themes(Path(__file__).resolve().parents[1] / "imgpipe_assets" / "themes.yaml")[
-        "studio-white"
-    ]
+    theme = load_themes(ROOT / "imgpipe_assets" / "themes.yaml")["studio-white"]
     out = pipeline.render(
         cut.rgb, cut.alpha, pipeline.background(theme), replace(theme, quality=95)
     )

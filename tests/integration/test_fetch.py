@@ -24,9 +24,8 @@ from imgpipe_resources.fetch import (
     host_allowed,
 )
 from imgpipe_resources.settings import Settings
-from tests.helpers import Chain, run_range
+from tests.helpers import Chain, png_header_only, run_range
 from tests.servers import Reply, serve
-from tests.test_imaging import png_header_only
 
 
 @pytest.fixture(scope="module")

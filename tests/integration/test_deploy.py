@@ -9,7 +9,9 @@ import dagster as dg
 import pytest
 from sqlalchemy.engine import make_url
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+from tests.helpers import ROOT
+
+DEPLOY = ROOT / "deploy"
 
 
 def test_production_instance_loads_on_postgresql(

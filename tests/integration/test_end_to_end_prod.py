@@ -26,9 +26,8 @@ from imgpipe_resources.fakes.shopify_server import FakeShopify
 from imgpipe_resources.jms.receiver import PATH
 from imgpipe_resources.jms.signing import sign
 from imgpipe_resources.settings import Settings
-from tests.helpers import SHARED, SMALL_THEMES, models_dir
+from tests.helpers import SHARED, SMALL_THEMES, graphql, models_dir
 from tests.servers import Reply, serve
-from tests.test_end_to_end import _graphql, dagster_dev, receiver  # noqa: F401 (fixtures)
 
 SECRET = "e2e-prod-secret"
 BUCKET = "imgpipe-e2e"
@@ -100,8 +99,8 @@ def env(
 
 def test_prod_stack_from_signed_webhooks_to_shopify(
     env: dict[str, str],
-    receiver: str,  # noqa: F811
-    dagster_dev: str,  # noqa: F811
+    receiver: str,
+    dagster_dev: str,
     replicate: FakeReplicate,
     shop: FakeShopify,
     sample_photos: dict,
@@ -179,7 +178,7 @@ def test_prod_stack_from_signed_webhooks_to_shopify(
     assert shop.stats.invalid_documents == []
 
     # The UI's GraphQL: the same images, and the same published partitions.
-    data = _graphql(
+    data = graphql(
         dagster_dev,
         """{ assetNodes { assetKey { path }
         partitionKeysByDimension { name partitionKeys } } }""",
@@ -187,7 +186,7 @@ def test_prod_stack_from_signed_webhooks_to_shopify(
     mask = next(n for n in data["assetNodes"] if n["assetKey"]["path"] == ["mask"])
     images = mask["partitionKeysByDimension"][0]["partitionKeys"]
     assert sorted(k.split("~")[0] for k in images) == ["B-1", "R-1", "W-1"]
-    stats = _graphql(
+    stats = graphql(
         dagster_dev,
         """{ assetNodes(assetKeys: [{path: ["shopify_media"]}]) {
              partitionStats { numMaterialized } } }""",

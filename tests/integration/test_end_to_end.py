@@ -5,40 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from imgpipe_assets.local_run import write_local_instance_config
 from imgpipe_resources.db.engine import session_scope
-from imgpipe_resources.db.migrate import upgrade
 from imgpipe_resources.db.models import Job
-from imgpipe_resources.jms.receiver import PATH, create_app
+from imgpipe_resources.jms.receiver import PATH
 from imgpipe_resources.jms.signing import sign
 from imgpipe_resources.settings import Settings
-from tests.helpers import SMALL_THEMES, models_dir
+from tests.helpers import SMALL_THEMES, graphql, models_dir
 from tests.servers import Reply, serve
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "e2e-secret"
 pytestmark = pytest.mark.slow
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -55,74 +39,6 @@ def env(tmp_path: Path) -> dict[str, str]:
         "JMS_WEBHOOK_SECRET": SECRET,
         "JMS_ALLOWED_IMAGE_HOSTS": "localhost",
     }
-
-
-@pytest.fixture
-def dagster_dev(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    port = _port()
-    log = (tmp_path / "dagster-dev.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "dagster"),
-            "dev",
-            "-w",
-            str(ROOT / "workspace.yaml"),
-            "-p",
-            str(port),
-        ],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "dagster-dev.log").read_text()[-3000:]
-            time.sleep(1)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
-
-
-@pytest.fixture
-def receiver(env: dict[str, str]) -> Iterator[str]:
-    settings = Settings.from_env(env)
-    upgrade(settings.database_url)
-    port = _port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def _graphql(url: str, query: str) -> dict:
-    response = httpx.post(f"{url}/graphql", json={"query": query}, timeout=30)
-    response.raise_for_status()
-    return dict(response.json()["data"])
 
 
 def test_signed_webhooks_become_published_composites(
@@ -178,7 +94,7 @@ def test_signed_webhooks_become_published_composites(
         "white.jpg",
     ]
 
-    data = _graphql(
+    data = graphql(
         dagster_dev,
         """{ assetNodes { assetKey { path }
         partitionKeysByDimension { name partitionKeys } } }""",

@@ -2,14 +2,13 @@
 true to both, and a bad value a one-line reason."""
 
 import re
-from pathlib import Path
 
 import pytest
 
 from imgpipe_assets.errors import ConfigurationError
 from imgpipe_resources.settings import NAMES, VARIABLES, Settings
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 # Read by others, documented beside imgpipe's own: Dagster's instance file, the tests.
 OTHERS = {"DAGSTER_PG_URL", "IMGPIPE_TEST_POSTGRES_URL", "IMGPIPE_REQUIRE_POSTGRES"}
 

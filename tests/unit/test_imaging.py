@@ -1,8 +1,6 @@
 """The pure imaging core: decoding bad input, backgrounds, compositing, encoding."""
 
 import io
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,26 +13,7 @@ from imgpipe_assets.imaging.compose import Frame, Shadow, composite, place, subj
 from imgpipe_assets.imaging.decode import decode_rgba, sniff
 from imgpipe_assets.imaging.encode import encode, encode_mask, srgb_profile
 from imgpipe_assets.imaging.segment import BorderColour, load_segmenter
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that claims width x height but carries almost no data: a decompression bomb."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
+from tests.helpers import png_header_only
 
 
 def jpeg(size: tuple[int, int] = (64, 48), colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
