@@ -1,5 +1,5 @@
 """Fixtures of the tests that cross sockets and processes: `dagster dev` on a free port, the
-webhook receiver serving in a thread. Each test module provides the ``env`` they run with."""
+webhook receiver serving in a thread. Each test module provides the ``env`` its tests run with."""
 
 from __future__ import annotations
 
