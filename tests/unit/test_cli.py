@@ -1,6 +1,10 @@
 """The `imgpipe` command line: each command works, and bad input exits non-zero in one line."""
 
+import hashlib
 import io
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -102,6 +106,32 @@ def test_ingest_refuses_an_old_schema_then_works_after_upgrade(
     assert first.exit_code == 0 and "ACCEPTED" in first.output and "WATCH-0002~" in first.output
     second = run(["ingest", photo], env)
     assert second.exit_code == 0 and "DUPLICATE" in second.output
+
+
+def test_ingest_on_local_storage_stores_the_original_without_loading_dagster(
+    env: dict[str, str], sample_photos: dict
+) -> None:
+    """`imgpipe ingest` is what a shop's script calls per photo: on local storage it does
+    not pay for importing Dagster, and the original lands where the mask run reads it."""
+    run(["db", "upgrade"], env)
+    probe = (
+        "import sys\n"
+        "from imgpipe_assets.cli import main\n"
+        "main(['ingest', sys.argv[1]], standalone_mode=False)\n"
+        "print('dagster loaded' if 'dagster' in sys.modules else 'no dagster')\n"
+    )
+    photo = sample_photos["RING-0001"]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(photo)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "ACCEPTED" in done.stdout and done.stdout.rstrip().endswith("no dagster")
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    stored = Path(env["IMGPIPE_HOME"]) / "originals" / "RING-0001" / f"{sha}.jpg"
+    assert stored.read_bytes() == photo.read_bytes()
 
 
 def test_ingest_rejects_unsafe_skus_and_folders_without_images(
