@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +29,28 @@ MODELS_DIR = Path(os.environ.get("IMGPIPE_MODELS_DIR") or default_models_dir())
 
 def models_dir() -> Path:
     return MODELS_DIR
+
+
+JobStates = dict[tuple[str, str], str]  # (sku, theme) -> status
+
+
+def wait_for_jobs(
+    database_url: str, settled: Callable[[JobStates], bool], timeout: float
+) -> JobStates:
+    """The jobs table's states, read every 2 s until ``settled`` holds or ``timeout`` s have
+    passed: the last states either way, for the test to assert on (and show when it fails)."""
+    from sqlalchemy import select
+
+    from imgpipe_resources.db.engine import session_scope
+    from imgpipe_resources.db.models import Job
+
+    deadline = time.time() + timeout
+    while True:
+        with session_scope(database_url) as session:
+            states = {(j.sku, j.theme): j.status for j in session.scalars(select(Job))}
+        if settled(states) or time.time() >= deadline:
+            return states
+        time.sleep(2)
 
 
 def make_settings(home: Path, database_url: str | None = None, **overrides: object) -> Settings:

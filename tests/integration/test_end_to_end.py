@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,7 @@ from imgpipe_resources.db.models import Job
 from imgpipe_resources.jms.receiver import PATH
 from imgpipe_resources.jms.signing import sign
 from imgpipe_resources.settings import Settings
-from tests.helpers import SMALL_THEMES, graphql, models_dir
+from tests.helpers import SMALL_THEMES, graphql, models_dir, wait_for_jobs
 from tests.servers import Reply, serve
 
 SECRET = "e2e-secret"
@@ -68,18 +67,15 @@ def test_signed_webhooks_become_published_composites(
             response = httpx.post(receiver + PATH, content=body, headers=sign(body, SECRET))
             assert response.status_code == 202, response.text
 
-        deadline = time.time() + 240
-        states: dict[tuple[str, str], str] = {}
-        while time.time() < deadline:
-            with session_scope(settings.database_url) as session:
-                states = {(j.sku, j.theme): j.status for j in session.scalars(select(Job))}
-            if (
+        states = wait_for_jobs(
+            settings.database_url,
+            lambda states: (
                 states.get(("WATCH-E2E", "white")) == "DONE"
                 and states.get(("WATCH-E2E", "marble")) == "DONE"
                 and states.get(("BROKEN-E2E", "white")) == "FAILED"
-            ):
-                break
-            time.sleep(2)
+            ),
+            timeout=240,
+        )
     assert states.get(("WATCH-E2E", "white")) == "DONE", states
     assert states[("WATCH-E2E", "marble")] == "DONE"
     assert states[("WATCH-E2E", "night")] == "AWAITING_REVIEW"

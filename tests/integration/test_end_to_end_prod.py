@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from imgpipe_resources.fakes.shopify_server import FakeShopify
 from imgpipe_resources.jms.receiver import PATH
 from imgpipe_resources.jms.signing import sign
 from imgpipe_resources.settings import Settings
-from tests.helpers import SHARED, SMALL_THEMES, graphql, models_dir
+from tests.helpers import SHARED, SMALL_THEMES, graphql, models_dir, wait_for_jobs
 from tests.servers import Reply, serve
 
 SECRET = "e2e-prod-secret"
@@ -131,18 +130,15 @@ def test_prod_stack_from_signed_webhooks_to_shopify(
                 assert response.status_code in (200, 202), response.text
 
         wanted = {("W-1", "white"), ("W-1", "marble"), ("R-1", "white"), ("R-1", "marble")}
-        deadline = time.time() + 300
-        states: dict[tuple[str, str], str] = {}
-        while time.time() < deadline:
-            with session_scope(settings.database_url) as session:
-                states = {(j.sku, j.theme): j.status for j in session.scalars(select(Job))}
-            if (
+        states = wait_for_jobs(
+            settings.database_url,
+            lambda states: (
                 all(states.get(k) == "DONE" for k in wanted)
                 and states.get(("B-1", "white")) == "FAILED"
                 and {states.get((sku, "night")) for sku in ("W-1", "R-1")} == {"AWAITING_REVIEW"}
-            ):
-                break
-            time.sleep(2)
+            ),
+            timeout=300,
+        )
     assert all(states.get(k) == "DONE" for k in wanted), states
     assert states[("W-1", "night")] == states[("R-1", "night")] == "AWAITING_REVIEW"
 
