@@ -142,3 +142,40 @@ def test_local_files_have_no_public_url(tmp_path) -> None:  # type: ignore[no-un
     local = LocalObjectStore(root=str(tmp_path))
     local.put("masks/x.png", b"png", "image/png")
     assert local.public_url("masks/x.png") is None
+
+
+def test_ingest_on_s3_storage_puts_the_original_in_the_bucket(
+    moto_endpoint: str,
+    tmp_path,
+    sample_photos: dict,  # type: ignore[no-untyped-def]
+) -> None:
+    """`imgpipe ingest` writes through the configured store: with S3 the original is in the
+    bucket under its content address, and nothing is written under IMGPIPE_HOME."""
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from imgpipe_assets.cli import main
+    from tests.helpers import models_dir
+
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **CREDS)
+    client.create_bucket(Bucket="ingest-bucket")
+    env = {
+        "IMGPIPE_STORAGE": "s3",
+        "S3_BUCKET": "ingest-bucket",
+        "S3_ENDPOINT_URL": moto_endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "IMGPIPE_HOME": str(tmp_path / "home"),
+        "IMGPIPE_MODELS_DIR": str(models_dir()),
+    }
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    photo = sample_photos["WATCH-0002"]
+    result = runner.invoke(main, ["ingest", str(photo)], env=env, catch_exceptions=False)
+    assert result.exit_code == 0 and "ACCEPTED" in result.output, result.output
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    stored = client.get_object(Bucket="ingest-bucket", Key=f"originals/WATCH-0002/{sha}.jpg")
+    assert stored["Body"].read() == photo.read_bytes()
+    assert not (tmp_path / "home" / "originals").exists()
