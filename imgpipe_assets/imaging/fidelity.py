@@ -9,6 +9,7 @@ A difference of 1 is at the threshold of what a trained eye sees side by side.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,10 @@ import numpy as np
 from imgpipe_assets.imaging.compose import Layout
 from imgpipe_assets.imaging.contrast import srgb_to_lab
 
-_SAMPLES = 65536  # interior pixels measured at most (an even spread over the product)
+# Interior pixels measured at most, on an even grid over the product: its mean and 95th
+# percentile stay within a few hundredths of every pixel's, at a quarter of the cost of
+# 65,536 (this runs for every composite).
+_SAMPLES = 16384
 
 
 def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
@@ -77,11 +81,12 @@ def product_fidelity(shown: np.ndarray, layout: Layout) -> Fidelity | None:
     None when the product has no solid interior."""
     top, left, bottom, right = layout.product_rect
     solid = layout.product == 255
-    if not solid.any():
+    count = int(np.count_nonzero(solid))
+    if not count:
         return None
-    ys, xs = np.nonzero(solid)
-    stride = max(1, ys.size // _SAMPLES)
-    ys, xs = ys[::stride], xs[::stride]
+    step = max(1, math.ceil(math.sqrt(count / _SAMPLES)))
+    ys, xs = np.nonzero(solid[::step, ::step])
+    ys, xs = ys * step, xs * step
     there = shown[top:bottom, left:right]
     delta = ciede2000(srgb_to_lab(layout.product_rgb[ys, xs]), srgb_to_lab(there[ys, xs]))
     return Fidelity(float(delta.mean()), float(np.percentile(delta, 95)), int(delta.size))
