@@ -85,6 +85,7 @@ def segmenter_for(settings: Settings) -> SegmentationProvider:
         return LocalSegmenter(
             models_dir=str(settings.models_dir),
             flip_tta=settings.segmenter_flip,
+            workers=settings.cutout_workers,
             backdrop_key=settings.backdrop_key,
         )
     return ReplicateSegmenter(

@@ -40,6 +40,7 @@ VARIABLES: tuple[Variable, ...] = tuple(
         ("IMGPIPE_STORAGE", "", False),  # from IMGPIPE_ENV
         ("IMGPIPE_SEGMENTER", "", False),
         ("IMGPIPE_SEGMENTER_FLIP", "", False),
+        ("IMGPIPE_CUTOUT_WORKERS", "2", False),
         ("IMGPIPE_BACKDROP_KEY", "1", False),
         ("IMGPIPE_BACKGROUNDS", "", False),
         ("IMGPIPE_PUBLISHER", "", False),
@@ -196,6 +197,7 @@ class Settings:
     reconcile_attempts: int = 3  # times, before it is STRANDED
     backdrop_key: bool = True  # IMGPIPE_BACKDROP_KEY: key plain studio backdrops
     segmenter_flip: bool = False
+    cutout_workers: int = 2  # IMGPIPE_CUTOUT_WORKERS: photos a mask run cuts out at once
     storage: str = "local"  # local | s3
     segmenter: str = "local"  # local | replicate
     backgrounds: str = "none"  # none | replicate
@@ -235,6 +237,7 @@ class Settings:
             reconcile_attempts=r.number("IMGPIPE_RECONCILE_ATTEMPTS", int, 1),
             backdrop_key=r.flag("IMGPIPE_BACKDROP_KEY"),
             segmenter_flip=r.flag("IMGPIPE_SEGMENTER_FLIP"),
+            cutout_workers=r.number("IMGPIPE_CUTOUT_WORKERS", int, 1),
             storage=r.choice("IMGPIPE_STORAGE", ("local", "s3"), "s3" if prod else "local"),
             segmenter=r.choice(
                 "IMGPIPE_SEGMENTER", ("local", "replicate"), "replicate" if prod else "local"

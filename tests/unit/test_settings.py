@@ -69,6 +69,7 @@ def test_prod_switches_every_provider_and_each_can_be_switched_back() -> None:
         ("JMS_WEBHOOK_TOLERANCE", "abc"),
         ("JMS_WEBHOOK_MAX_BODY", "-5"),
         ("REPLICATE_CONCURRENCY", "0"),
+        ("IMGPIPE_CUTOUT_WORKERS", "0"),
         ("REPLICATE_PRICE_PER_SECOND", "nan"),
         ("REPLICATE_DAILY_BUDGET_USD", "lots"),
         ("MAX_IMAGES_PER_SKU", "2.5"),

@@ -167,6 +167,38 @@ def test_a_range_run_records_each_partitions_own_materialisation(
         assert not list(instance.fetch_observations(dg.AssetKey("composite"), limit=10).records)
 
 
+def test_two_photos_cut_out_at_once_give_the_same_cut_outs_as_one_at_a_time(
+    tmp_path: Path, small_settings: Settings, sample_photos: dict
+) -> None:
+    """A mask run cuts out IMGPIPE_CUTOUT_WORKERS photos at once: each partition still gets
+    one materialisation and its jobs rows, and every stored cut-out is byte for byte the one
+    a single worker makes."""
+    cut_outs = {}
+    for workers in (1, 2):
+        home = tmp_path / f"workers-{workers}"
+        settings = Settings(
+            **{
+                **small_settings.__dict__,
+                "home": home,
+                "database_url": f"sqlite:///{home / 'imgpipe.db'}",
+                "cutout_workers": workers,
+            }
+        )
+        home.mkdir()
+        upgrade(settings.database_url)
+        keys = ingest(settings, list(sample_photos.values()))
+        defs = build_definitions(settings)
+        assert defs.resources["segmenter"].concurrency == workers
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("images", keys)
+            assert run_range(defs, instance, "mask_job", keys[0], keys[-1]).success
+            mats = instance.fetch_materializations(dg.AssetKey("mask"), limit=100).records
+            assert sorted(str(r.partition_key) for r in mats) == sorted(keys)
+        assert {j.status for j in _jobs(settings).values()} == {"SEGMENTING"}
+        cut_outs[workers] = {p.name: p.read_bytes() for p in (home / "masks").iterdir()}
+    assert len(cut_outs[2]) == len(sample_photos) and cut_outs[2] == cut_outs[1]
+
+
 def test_a_doubtful_cut_out_is_held_for_review_in_every_theme(
     chain_settings: Settings, tmp_path: Path
 ) -> None:
