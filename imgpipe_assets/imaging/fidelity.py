@@ -17,9 +17,9 @@ import numpy as np
 from imgpipe_assets.imaging.compose import Layout
 from imgpipe_assets.imaging.contrast import srgb_to_lab
 
-# Interior pixels measured at most, on an even grid over the product: its mean and 95th
-# percentile stay within a few hundredths of every pixel's, at a quarter of the cost of
-# 65,536 (this runs for every composite).
+# Interior pixels measured at most, on an even grid over the product. The mean and 95th
+# percentile of these stay within a few hundredths of those over every interior pixel, at
+# a quarter of the cost of 65,536 (this runs for every composite).
 _SAMPLES = 16384
 
 
