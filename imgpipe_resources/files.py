@@ -46,7 +46,7 @@ class LocalFiles:
             and path.stat().st_size == len(data)
             and hashlib.sha256(path.read_bytes()).hexdigest() == digest
         ):
-            return StoredObject(key, len(data), digest, True, path.as_uri())
+            return StoredObject(key, len(data), digest, True, self.uri(key))
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename: a crash never leaves a half-written object under the real key.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -57,7 +57,7 @@ class LocalFiles:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return StoredObject(key, len(data), digest, False, path.as_uri())
+        return StoredObject(key, len(data), digest, False, self.uri(key))
 
     def get(self, key: str) -> bytes:
         try:
@@ -67,6 +67,9 @@ class LocalFiles:
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def uri(self, key: str) -> str:
+        return self.path(key).as_uri()
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

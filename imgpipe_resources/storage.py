@@ -62,7 +62,7 @@ class LocalObjectStore(ObjectStore):
         return self._files.exists(key)
 
     def uri(self, key: str) -> str:
-        return self._files.path(key).as_uri()
+        return self._files.uri(key)
 
     def delete(self, key: str) -> None:
         self._files.delete(key)
