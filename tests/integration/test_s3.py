@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import httpx
@@ -35,6 +36,25 @@ def store(moto_endpoint: str, request: pytest.FixtureRequest) -> S3ObjectStore:
     )
     s3 = S3Resource(endpoint_url=moto_endpoint, region_name="us-east-1", **CREDS)
     return S3ObjectStore(s3=s3, bucket=bucket, prefix="imgpipe/")
+
+
+def bucket_env(endpoint: str, bucket: str, home: Path) -> dict[str, str]:
+    """A new bucket on moto, and the variables that point imgpipe's S3 storage at it (the
+    data directory ``home``, the weights the tests use)."""
+    from tests.helpers import models_dir
+
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **CREDS).create_bucket(
+        Bucket=bucket
+    )
+    return {
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": CREDS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": CREDS["aws_secret_access_key"],
+        "IMGPIPE_HOME": str(home),
+        "IMGPIPE_MODELS_DIR": str(models_dir()),
+    }
 
 
 def test_upload_exists_fetch_and_cached_reupload(store: S3ObjectStore) -> None:
@@ -93,24 +113,15 @@ def test_prod_environment_selects_s3_by_configuration_alone(
     from imgpipe_assets.environments import ConfigurationError, storage_for
     from imgpipe_resources.fakes.replicate_server import FakeReplicate
     from imgpipe_resources.settings import Settings
-    from tests.helpers import SMALL_THEMES, models_dir
+    from tests.helpers import SMALL_THEMES
 
-    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **CREDS).create_bucket(
-        Bucket="prod-bucket"
-    )
     themes = tmp_path / "themes.yaml"
     themes.write_text(SMALL_THEMES)
     env = {
+        **bucket_env(moto_endpoint, "prod-bucket", tmp_path / "home"),
         "IMGPIPE_ENV": "prod",
         "IMGPIPE_PUBLISHER": "outbox",
-        "S3_BUCKET": "prod-bucket",
-        "S3_ENDPOINT_URL": moto_endpoint,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "IMGPIPE_HOME": str(tmp_path / "home"),
         "IMGPIPE_THEMES": str(themes),
-        "IMGPIPE_MODELS_DIR": str(models_dir()),
         "DAGSTER_HOME": str(tmp_path / "dh"),
     }
     assert isinstance(storage_for(Settings.from_env(env)), S3ObjectStore)
@@ -156,20 +167,12 @@ def test_ingest_on_s3_storage_puts_the_original_in_the_bucket(
     from click.testing import CliRunner
 
     from imgpipe_assets.cli import main
-    from tests.helpers import models_dir
 
-    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **CREDS)
-    client.create_bucket(Bucket="ingest-bucket")
     env = {
+        **bucket_env(moto_endpoint, "ingest-bucket", tmp_path / "home"),
         "IMGPIPE_STORAGE": "s3",
-        "S3_BUCKET": "ingest-bucket",
-        "S3_ENDPOINT_URL": moto_endpoint,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "IMGPIPE_HOME": str(tmp_path / "home"),
-        "IMGPIPE_MODELS_DIR": str(models_dir()),
     }
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1", **CREDS)
     runner = CliRunner()
     assert runner.invoke(main, ["db", "upgrade"], env=env).exit_code == 0
     photo = sample_photos["WATCH-0002"]
