@@ -72,6 +72,7 @@ def test_signed_webhooks_become_published_composites(
             lambda states: (
                 states.get(("WATCH-E2E", "white")) == "DONE"
                 and states.get(("WATCH-E2E", "marble")) == "DONE"
+                and states.get(("WATCH-E2E", "night")) == "AWAITING_REVIEW"
                 and states.get(("BROKEN-E2E", "white")) == "FAILED"
             ),
             timeout=240,
