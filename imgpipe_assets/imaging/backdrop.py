@@ -15,6 +15,9 @@ instead, and everything that is not backdrop is product:
    the product's sharp edges. What the flood does not reach is product, with these
    exceptions, each a physical argument:
 
+   - the flood does not squeeze through a gap of a few pixels in the product's outline into
+     what the model sees as product: a facet as pale as the shadow beside it is the
+     product's surface, and what lies beyond such a gap is judged as an enclosed region;
    - an enclosed region of backdrop colour is a hole (inside a ring, a link, a hoop) when
      the product encloses it with material, not with a single edge: a region behind one
      edge is the product's own surface (a white prong on white paper, a grey facet);
@@ -28,6 +31,8 @@ instead, and everything that is not backdrop is product:
    and F the nearest confident product: the solid interior for large parts, the centre line
    for thin ones (chains, wires, prongs), so a chain keeps its own width and colour. The
    product's colour there is solved too, so no backdrop fringes the edge on a new theme.
+   Coverage is read mostly from brightness: a JPEG keeps colour at half resolution, so at
+   a fine edge the colour is smeared across pixels the product does not cover.
 
 Everything is vectorised numpy/scipy on the product's crop (classified at half size when the
 crop is over a megapixel, matted at full size). No Dagster, no I/O.
@@ -70,10 +75,13 @@ class KeyLimits:
     big_hole_px: int = 5000  # an enclosed backdrop region this large is a hole regardless
     min_hole_px: int = 20  # smaller specks of backdrop colour inside a product are product
     wall_share: float = 0.6  # of an enclosure that must be unmistakably product
+    gap_px: int = 2  # the flood does not pass gaps in the outline up to twice this wide
+    gap_model: float = 0.7  # into regions the model's mean alpha says are product
     slot_wall_share: float = 0.8  # the same for a slot crossing the product
     band_in: int = 3  # matting band inside the product's boundary (px)
     band_out: int = 2  # and outside it
     sharpen: float = 1.3  # the band's alpha steepened around 0.5 (the lens softens edges)
+    chroma_weight: float = 0.25  # of colour against brightness when solving the edge's alpha
     bleed_share: float = 0.35  # a line fainter than this beside a stronger one is its bleed
     faint_share: float = 0.5  # a line fainter than this share of the wires covers only part
     full_size_px: int = 1_250_000  # larger crops are classified at half size, matted at full
@@ -303,6 +311,7 @@ def key(
         halved = replace(
             limits,
             wall_px=max(2, limits.wall_px // 2),
+            gap_px=max(1, limits.gap_px // 2),
             min_hole_px=max(4, limits.min_hole_px // 4),
             big_hole_px=limits.big_hole_px // 4,
         )
@@ -421,6 +430,47 @@ class _Classified:
         )
 
 
+def _flood(passable: np.ndarray, lit: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """The passable regions (labels, count) and which of them are the outer backdrop: those
+    at the crop's border holding lit backdrop (the largest lit one when the product fills
+    the border)."""
+    regions, n = ndimage.label(passable)
+    has_lit = np.bincount(regions[lit], minlength=n + 1) > 0
+    edge_ids = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
+    outer_ids = np.zeros(n + 1, bool)
+    outer_ids[edge_ids] = True
+    outer_ids &= has_lit
+    outer_ids[0] = False
+    if not outer_ids.any():
+        sizes = np.bincount(regions[lit], minlength=n + 1)
+        sizes[0] = 0
+        outer_ids[int(np.argmax(sizes))] = True
+    return regions, n, outer_ids
+
+
+def _beyond_gaps(
+    passable: np.ndarray, outer: np.ndarray, model_alpha: np.ndarray, limits: KeyLimits
+) -> np.ndarray:
+    """Parts of the outer flood it reached only through gaps of up to ``2 * gap_px`` pixels
+    (an outline the lens and a pale facet left open in a place or two), where the model
+    sees product. Backdrop and shadow meet the lit backdrop along a broad front; the
+    product's own surface behind its outline does not."""
+    r = limits.gap_px
+    core = ndimage.binary_erosion(passable, iterations=r, border_value=1) & outer
+    parts, n = ndimage.label(core)
+    if n < 2:
+        return np.zeros_like(outer)
+    area = np.bincount(parts.ravel(), minlength=n + 1)
+    seen = np.bincount(parts.ravel(), weights=model_alpha.ravel(), minlength=n + 1)
+    product = (seen > limits.gap_model * area) & (area >= limits.min_hole_px)
+    border = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+    product[border] = False
+    product[0] = False
+    if not product.any():
+        return np.zeros_like(outer)
+    return ndimage.binary_dilation(product[parts], iterations=r) & outer
+
+
 def _classify(
     rgb: np.ndarray, plane: np.ndarray, model_alpha: np.ndarray, limits: KeyLimits
 ) -> _Classified:
@@ -431,18 +481,14 @@ def _classify(
 
     passable = (grad < t_grad) & (hue_off < t_hue_map) & (dl < t_bright) & (dl > floor)
     lit = passable & (dl > -t_bright)
-    regions, n = ndimage.label(passable)
-    has_lit = np.bincount(regions[lit], minlength=n + 1) > 0
-    edge_ids = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
-    outer_ids = np.zeros(n + 1, bool)
-    outer_ids[edge_ids] = True
-    outer_ids &= has_lit
-    outer_ids[0] = False
-    if not outer_ids.any():  # the product fills the frame's border: take the largest flood
-        sizes = np.bincount(regions[lit], minlength=n + 1)
-        sizes[0] = 0
-        outer_ids[int(np.argmax(sizes))] = True
+    regions, n, outer_ids = _flood(passable, lit)
     outer = outer_ids[regions]
+    beyond = _beyond_gaps(passable, outer, model_alpha, limits)
+    if beyond.any():
+        passable &= ~(beyond & _dilate(outer & ~beyond, 1, square=True))
+        lit &= passable
+        regions, n, outer_ids = _flood(passable, lit)
+        outer = outer_ids[regions]
 
     # The darkest shadow the flood met around the product: holes in shadow are no darker.
     ring = outer & _dilate(~outer, 6) & ~_dilate(~outer, 2)
@@ -646,9 +692,10 @@ def matte(
         faint = centre[ny, nx] & ~core[ny, nx]
         k = np.clip(limits.faint_share * wire / np.maximum(diff[ny, nx], 1e-3), 1.0, 4.0)
         span = np.where(faint[:, None], span * k[:, None], span)
-    num = ((here - back) * span).sum(axis=1)
-    den = (span * span).sum(axis=1)
-    a = np.where(den > 25.0, np.clip(num / np.maximum(den, 1.0), 0.0, 1.0), alpha[rows, cols])
+    num = _weighted_dot(here - back, span, limits.chroma_weight)
+    den = _weighted_dot(span, span, limits.chroma_weight)
+    solvable = (span * span).sum(axis=1) > 25.0
+    a = np.where(solvable, np.clip(num / np.maximum(den, 1e-3), 0.0, 1.0), alpha[rows, cols])
     a = np.clip((a - 0.5) * limits.sharpen + 0.5, 0.0, 1.0)
     alpha[rows, cols] = a
     # The product's own colour there: solved where alpha says enough of it is present,
@@ -659,6 +706,13 @@ def matte(
     colour = rgb.copy()
     colour[rows, cols] = np.clip(solved * trust + fg * (1.0 - trust) + 0.5, 0, 255)
     return alpha, colour, int(centre.sum())
+
+
+def _weighted_dot(a: np.ndarray, b: np.ndarray, chroma: float) -> np.ndarray:
+    """Row-wise dot product of colour differences with their chromatic part (what is
+    orthogonal to grey) weighted by ``chroma`` against their brightness."""
+    grey = a.sum(axis=1) * b.sum(axis=1) / 3.0
+    return grey + chroma * ((a * b).sum(axis=1) - grey)
 
 
 def _local_mean(

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from imgpipe_assets.imaging import gates
+from imgpipe_assets.imaging.backdrop import key
 from imgpipe_assets.imaging.pipeline import Cutout, cut_out, frame_alpha
 
 SIZE = 512  # a short side the resolution gate passes
@@ -178,6 +179,63 @@ def test_a_soft_shadow_is_left_out_of_the_alpha() -> None:
     assert shadow_only.sum() > 1000
     assert (alpha[shadow_only] < 0.05).mean() > 0.99
     assert cut.stats.shadow_share > 0
+
+
+def test_a_facet_as_pale_as_the_shadow_beside_it_is_kept() -> None:
+    """A stone's lower-left facet has the colour of the shadow beside it, and the lens
+    left its outline open for three pixels there: the flood of backdrop and shadow must
+    not pour through that gap into the stone."""
+    n = 240
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    cy = cx = n / 2
+    r = np.hypot(yy - cy, xx - cx)
+    angle = np.degrees(np.arctan2(yy - cy, xx - cx))  # 90 is down, 180 is left
+    outside = np.clip(r - 60, 0, None)
+    k = 1 - 0.3 * np.exp(-((outside / 14) ** 2))  # the contact shadow, darkest at the rim
+    plane = np.full((n, n, 3), 230.0, np.float32)
+    img = plane * k[..., None]
+    disc = r <= 60
+    img[disc] = 250.0  # the lit table
+    facet = disc & (angle >= 90) & (angle <= 180)
+    img[facet] = 230.0 * 0.7  # as dark as the shadow it meets
+    outline = (r > 57) & (r <= 60) & ~((angle > 132) & (angle < 138))  # open for 3 px
+    cross = disc & ((np.abs(yy - cy) < 1.5) | (np.abs(xx - cx) < 1.5))
+    img[outline | cross] = 100.0
+    img = ndimage.gaussian_filter(img, (0.6, 0.6, 0))
+    img += np.random.default_rng(1).normal(0, 1.0, img.shape)
+    rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    model = ndimage.gaussian_filter(disc.astype(np.float32), 4)
+
+    keyed = key(rgb, plane, model)
+    inside = facet & (r < 52) & (np.abs(yy - cy) > 5) & (np.abs(xx - cx) > 5)
+    assert inside.sum() > 1500
+    assert (keyed.alpha[inside] > 0.9).mean() > 0.98
+    assert (keyed.alpha[r > 75] < 0.05).mean() > 0.99  # the shadow is still left out
+
+
+def test_colour_smeared_past_the_edge_is_not_taken_for_coverage() -> None:
+    """A JPEG keeps colour at lower resolution than brightness: beside a peach part
+    nearly as bright as its paper, the colour spreads pixels beyond the edge that the
+    brightness says are paper. The edge's alpha follows the brightness."""
+    n = 200
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    r = np.hypot(yy - 100, xx - 100)
+    cover = np.clip(60.5 - r, 0, 1)  # a disc with an anti-aliased rim
+    plane = np.full((n, n, 3), 200.0, np.float32)
+    peach = np.array([235.0, 185.0, 120.0], np.float32)
+    img = peach * cover[..., None] + plane * (1 - cover[..., None])
+    img = ndimage.gaussian_filter(img, (0.6, 0.6, 0))
+    grey = img.mean(axis=2, keepdims=True)
+    img = grey + ndimage.gaussian_filter(img - grey, (2.0, 2.0, 0))
+    img += np.random.default_rng(2).normal(0, 1.0, img.shape)
+    rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    model = ndimage.gaussian_filter((r < 60).astype(np.float32), 3)
+
+    keyed = key(rgb, plane, model)
+    just_outside = (r > 61.5) & (r < 64)
+    assert keyed.alpha[just_outside].mean() < 0.008  # 0.02 when colour counts in full
+    rim = (r > 55) & (r < 66)
+    assert abs(keyed.alpha[rim].sum() / cover[rim].sum() - 1) < 0.05
 
 
 def test_a_coloured_backdrop_does_not_fringe_the_edge() -> None:
