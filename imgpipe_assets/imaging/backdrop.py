@@ -75,9 +75,9 @@ class KeyLimits:
     big_hole_px: int = 5000  # an enclosed backdrop region this large is a hole regardless
     min_hole_px: int = 20  # smaller specks of backdrop colour inside a product are product
     wall_share: float = 0.6  # of an enclosure that must be unmistakably product
+    slot_wall_share: float = 0.8  # the same for a slot crossing the product
     gap_px: int = 2  # the flood does not pass gaps in the outline up to twice this wide
     gap_model: float = 0.7  # into regions the model's mean alpha says are product
-    slot_wall_share: float = 0.8  # the same for a slot crossing the product
     band_in: int = 3  # matting band inside the product's boundary (px)
     band_out: int = 2  # and outside it
     sharpen: float = 1.3  # the band's alpha steepened around 0.5 (the lens softens edges)
