@@ -23,7 +23,8 @@ instead, and everything that is not backdrop is product:
      edge is the product's own surface (a white prong on white paper, a grey facet);
    - a hole in the product's shadow is as bright as shadows the flood met outside;
    - a thin line of backdrop crossing the product from one side to the other is a slot
-     (between watch links);
+     (between watch links) when the product beside it stands off it the same way on both
+     sides, not where a part's own shading passes through the backdrop's brightness;
    - JPEG chroma bleeding beside a strongly coloured part is not product.
 
 3. ``matte``: in a band a few pixels wide around every boundary, the alpha is solved from
@@ -76,6 +77,7 @@ class KeyLimits:
     min_hole_px: int = 20  # smaller specks of backdrop colour inside a product are product
     wall_share: float = 0.6  # of an enclosure that must be unmistakably product
     slot_wall_share: float = 0.8  # the same for a slot crossing the product
+    slot_one_side: float = 0.75  # of a slot's wall brighter, or darker, than the slot
     gap_px: int = 2  # the flood does not pass gaps in the outline up to twice this wide
     gap_model: float = 0.7  # into regions the model's mean alpha says are product
     band_in: int = 3  # matting band inside the product's boundary (px)
@@ -627,7 +629,15 @@ def _slots(
         if ndimage.label(ends)[1] < 2:
             continue
         wall = _dilate(line, 3) & ~line & ~background[full]
-        if wall.any() and unmistakable[full][wall].mean() >= limits.slot_wall_share:
+        if not wall.any():
+            continue
+        # Backdrop between two parts has product standing off it the same way on both
+        # sides (darker links, or brighter); where one part's shading passes through the
+        # backdrop's brightness (a pearl's side), |I - B| has a valley that is no gap.
+        above = float((dl[full][wall] > dl[full][line].mean()).mean())
+        if max(above, 1.0 - above) < limits.slot_one_side:
+            continue
+        if unmistakable[full][wall].mean() >= limits.slot_wall_share:
             slots[full] |= line
             count += 1
     return slots, count

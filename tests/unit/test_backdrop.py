@@ -238,6 +238,50 @@ def test_colour_smeared_past_the_edge_is_not_taken_for_coverage() -> None:
     assert abs(keyed.alpha[rim].sum() / cover[rim].sum() - 1) < 0.05
 
 
+def _keyed_on_grey(
+    paint: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """The key's alpha and hole count for what ``paint`` draws (given row and column
+    grids and a plain grey photo) on grey paper, with lens softness and noise."""
+    n = 240
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    plane = np.full((n, n, 3), 200.0, np.float32)
+    img = paint(yy, xx, plane.copy())
+    cover = np.abs(img - plane).max(axis=2) > 0
+    img = ndimage.gaussian_filter(img, (0.6, 0.6, 0))
+    img += np.random.default_rng(4).normal(0, 1.0, img.shape)
+    rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    model = ndimage.gaussian_filter(ndimage.binary_fill_holes(cover).astype(np.float32), 4)
+    keyed = key(rgb, plane, model)
+    return keyed.alpha, keyed.holes, yy, xx
+
+
+def test_the_gap_between_two_links_is_cut_out() -> None:
+    def links(yy: np.ndarray, xx: np.ndarray, img: np.ndarray) -> np.ndarray:
+        img[(np.abs(yy - 120) < 40) & (((xx > 40) & (xx < 118)) | ((xx > 120) & (xx < 200)))] = 90
+        return img
+
+    alpha, holes, yy, xx = _keyed_on_grey(links)
+    assert holes >= 1
+    assert (alpha[(np.abs(yy - 120) < 35) & (xx >= 118) & (xx < 120)] < 0.5).all()
+
+
+def test_shading_that_passes_through_the_papers_brightness_is_no_gap() -> None:
+    """A sphere lit from above is brighter than the paper at the top and darker below:
+    along the line where it matches the paper, |photo - paper| has a valley that crosses
+    the part from rim to rim like the gap between two links, but it is the part's surface."""
+
+    def sphere(yy: np.ndarray, xx: np.ndarray, img: np.ndarray) -> np.ndarray:
+        disc = np.hypot(yy - 120, xx - 120) <= 70
+        img[disc] = (200 + 30 * np.tanh((120 - yy) / 3))[disc][:, None]
+        return img
+
+    alpha, holes, yy, xx = _keyed_on_grey(sphere)
+    inside = np.hypot(yy - 120, xx - 120) <= 66
+    assert holes == 0
+    assert (alpha[inside] > 0.9).all()
+
+
 def test_a_coloured_backdrop_does_not_fringe_the_edge() -> None:
     product = np.array([40, 60, 200], np.float32)
 
