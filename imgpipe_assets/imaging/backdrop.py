@@ -432,15 +432,19 @@ class _Classified:
         )
 
 
+def _border_labels(labels: np.ndarray) -> np.ndarray:
+    """The labels found on the crop's outermost rows and columns."""
+    return np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+
+
 def _flood(passable: np.ndarray, lit: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     """The passable regions (labels, count) and which of them are the outer backdrop: those
     at the crop's border holding lit backdrop (the largest lit one when the product fills
     the border)."""
     regions, n = ndimage.label(passable)
     has_lit = np.bincount(regions[lit], minlength=n + 1) > 0
-    edge_ids = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
     outer_ids = np.zeros(n + 1, bool)
-    outer_ids[edge_ids] = True
+    outer_ids[_border_labels(regions)] = True
     outer_ids &= has_lit
     outer_ids[0] = False
     if not outer_ids.any():
@@ -465,8 +469,7 @@ def _beyond_gaps(
     area = np.bincount(parts.ravel(), minlength=n + 1)
     seen = np.bincount(parts.ravel(), weights=model_alpha.ravel(), minlength=n + 1)
     product = (seen > limits.gap_model * area) & (area >= limits.min_hole_px)
-    border = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
-    product[border] = False
+    product[_border_labels(parts)] = False
     product[0] = False
     if not product.any():
         return np.zeros_like(outer)
