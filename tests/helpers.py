@@ -10,6 +10,7 @@ import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 import httpx
@@ -34,23 +35,34 @@ def models_dir() -> Path:
 JobStates = dict[tuple[str, str], str]  # (sku, theme) -> status
 
 
+T = TypeVar("T")
+
+
+def wait_until(read: Callable[[], T], settled: Callable[[T], bool], timeout: float) -> T:
+    """``read()`` every 2 s until ``settled`` holds for what it returns or ``timeout`` s have
+    passed: the last reading either way, for the test to assert on (and show when it fails)."""
+    deadline = time.time() + timeout
+    while True:
+        value = read()
+        if settled(value) or time.time() >= deadline:
+            return value
+        time.sleep(2)
+
+
 def wait_for_jobs(
     database_url: str, settled: Callable[[JobStates], bool], timeout: float
 ) -> JobStates:
-    """The jobs table's states, read every 2 s until ``settled`` holds or ``timeout`` s have
-    passed: the last states either way, for the test to assert on (and show when it fails)."""
+    """The jobs table's states, as ``wait_until`` reads them."""
     from sqlalchemy import select
 
     from imgpipe_resources.db.engine import session_scope
     from imgpipe_resources.db.models import Job
 
-    deadline = time.time() + timeout
-    while True:
+    def states() -> JobStates:
         with session_scope(database_url) as session:
-            states = {(j.sku, j.theme): j.status for j in session.scalars(select(Job))}
-        if settled(states) or time.time() >= deadline:
-            return states
-        time.sleep(2)
+            return {(j.sku, j.theme): j.status for j in session.scalars(select(Job))}
+
+    return wait_until(states, settled, timeout)
 
 
 def make_settings(home: Path, database_url: str | None = None, **overrides: object) -> Settings:

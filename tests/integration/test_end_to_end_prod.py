@@ -25,7 +25,7 @@ from imgpipe_resources.fakes.shopify_server import FakeShopify
 from imgpipe_resources.jms.receiver import PATH
 from imgpipe_resources.jms.signing import sign
 from imgpipe_resources.settings import Settings
-from tests.helpers import SHARED, SMALL_THEMES, graphql, models_dir, wait_for_jobs
+from tests.helpers import SHARED, SMALL_THEMES, graphql, models_dir, wait_for_jobs, wait_until
 from tests.servers import Reply, serve
 
 SECRET = "e2e-prod-secret"
@@ -182,9 +182,14 @@ def test_prod_stack_from_signed_webhooks_to_shopify(
     mask = next(n for n in data["assetNodes"] if n["assetKey"]["path"] == ["mask"])
     images = mask["partitionKeysByDimension"][0]["partitionKeys"]
     assert sorted(k.split("~")[0] for k in images) == ["B-1", "R-1", "W-1"]
-    stats = graphql(
-        dagster_dev,
-        """{ assetNodes(assetKeys: [{path: ["shopify_media"]}]) {
-             partitionStats { numMaterialized } } }""",
+    # A jobs row is DONE inside the step; its materialisation is stored as the step ends.
+    published = wait_until(
+        lambda: graphql(
+            dagster_dev,
+            """{ assetNodes(assetKeys: [{path: ["shopify_media"]}]) {
+                 partitionStats { numMaterialized } } }""",
+        )["assetNodes"][0]["partitionStats"]["numMaterialized"],
+        lambda n: n >= len(wanted),
+        timeout=60,
     )
-    assert stats["assetNodes"][0]["partitionStats"]["numMaterialized"] == len(wanted)
+    assert published == len(wanted)
