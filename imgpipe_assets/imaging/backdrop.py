@@ -82,6 +82,7 @@ class KeyLimits:
     gap_model: float = 0.7  # into regions the model's mean alpha says are product
     band_in: int = 3  # matting band inside the product's boundary (px)
     band_out: int = 2  # and outside it
+    deep_contrast: float = 40.0  # an edge this far from the backdrop (levels): one px deeper
     sharpen: float = 1.3  # the band's alpha steepened around 0.5 (the lens softens edges)
     chroma_weight: float = 0.25  # of colour against brightness when solving the edge's alpha
     bleed_share: float = 0.35  # a line fainter than this beside a stronger one is its bleed
@@ -665,7 +666,12 @@ def matte(
         return alpha, rgb.copy(), 0
     grown = _dilate(product, ro)
     core = ndimage.binary_erosion(product, iterations=ri, border_value=1)
-    band = (product & ~core) | (grown & ~product)
+    # Where a part is thick enough, the lens mixes one more pixel in from its edge: the band
+    # reaches that pixel, and the product's colour is read beyond it. A part just thick
+    # enough for ``core`` keeps it.
+    deeper = ndimage.binary_erosion(core, border_value=1)
+    deep_core = deeper | (core & ~_dilate(deeper, 3))
+    band = (product & ~deep_core) | (grown & ~product)
     rows, cols = np.nonzero(band)
     # The backdrop behind each band pixel: the mean of clear backdrop near it (its shadow
     # included), wider where the product leaves no backdrop close by (inside a chain's
@@ -686,15 +692,32 @@ def matte(
     # or noise, not a wire of its own: its pixels are mixed against the part's colour.
     beside = ndimage.maximum_filter(np.where(centre | core, diff, 0.0), size=2 * ri + 3)
     centre &= diff >= limits.bleed_share * beside
-    confident = core | centre
-    if confident.any():
+    if (core | centre).any():
+        # At a faint edge (white on white, a shaded rim against its shadow) the product's own
+        # shading outweighs the lens: its colour is read right at the band, which is not
+        # widened there.
         nearest = ndimage.distance_transform_cdt(
-            ~confident, metric="chessboard", return_distances=False, return_indices=True
+            ~(core | centre), metric="chessboard", return_distances=False, return_indices=True
         )
         ny, nx = nearest[0][rows, cols], nearest[1][rows, cols]
+        faint_edge = ((img[ny, nx] - back) ** 2).sum(axis=1) < limits.deep_contrast**2
+        # Elsewhere, where that pixel is on the rim of a thick part's core, the colour is
+        # read from its deeper neighbour (straight on from the band pixel if it can).
+        rim = np.flatnonzero(~faint_edge & core[ny, nx] & ~deep_core[ny, nx])
+        if rim.size:
+            qy, qx = ny[rim], nx[rim]
+            ahead = (np.sign(qy - rows[rim]), np.sign(qx - cols[rim]))
+            found = np.zeros(rim.size, bool)
+            for dy, dx in [ahead, *((a, b) for a in (-1, 0, 1) for b in (-1, 0, 1))]:
+                ty = np.clip(qy + dy, 0, product.shape[0] - 1)
+                tx = np.clip(qx + dx, 0, product.shape[1] - 1)
+                hit = ~found & deeper[ty, tx]
+                ny[rim[hit]], nx[rim[hit]] = ty[hit], tx[hit]
+                found |= hit
         fg = img[ny, nx]
     else:
         fg = here
+        faint_edge = np.ones(rows.size, bool)
     span = fg - back
     if centre.any():  # (so there is a confident pixel, and ny, nx are set)
         # A line much fainter than the product's wires is not a wire shown in full: it is
@@ -709,6 +732,7 @@ def matte(
     den = _weighted_dot(span, span, limits.chroma_weight)
     solvable = (span * span).sum(axis=1) > 25.0
     a = np.where(solvable, np.clip(num / np.maximum(den, 1e-3), 0.0, 1.0), alpha[rows, cols])
+    a = np.where(faint_edge & core[rows, cols], 1.0, a)
     a = np.clip((a - 0.5) * limits.sharpen + 0.5, 0.0, 1.0)
     alpha[rows, cols] = a
     # The product's own colour there: solved where alpha says enough of it is present,

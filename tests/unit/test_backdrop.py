@@ -238,6 +238,29 @@ def test_colour_smeared_past_the_edge_is_not_taken_for_coverage() -> None:
     assert abs(keyed.alpha[rim].sum() / cover[rim].sum() - 1) < 0.05
 
 
+def test_a_thick_parts_edge_softened_by_the_lens_takes_no_paper_colour() -> None:
+    """A soft lens mixes paper into a gold part four pixels in from its edge. Laid on navy,
+    the cut-out's rim is the gold's, not a pale ring of the old paper."""
+    n = 200
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    r = np.hypot(yy - 100, xx - 100)
+    cover = np.clip(60.5 - r, 0, 1)
+    plane = np.full((n, n, 3), 225.0, np.float32)
+    gold = np.array([170.0, 120.0, 40.0], np.float32)
+    img = gold * cover[..., None] + plane * (1 - cover[..., None])
+    img = ndimage.gaussian_filter(img, (1.4, 1.4, 0))
+    img += np.random.default_rng(3).normal(0, 1.0, img.shape)
+    rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    model = ndimage.gaussian_filter((r < 60).astype(np.float32), 3)
+
+    keyed = key(rgb, plane, model)
+    navy = np.array([20.0, 23.0, 41.0], np.float32)
+    shown = keyed.rgb * keyed.alpha[..., None] + navy * (1 - keyed.alpha[..., None])
+    ideal = gold * cover[..., None] + navy * (1 - cover[..., None])
+    rim = (r > 53) & (r < 64)
+    assert np.abs(shown - ideal).max(axis=2)[rim].mean() < 20  # 26 matted 3 px deep
+
+
 def _keyed_on_grey(
     paint: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
 ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
