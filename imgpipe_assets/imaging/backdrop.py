@@ -44,8 +44,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
 
 # The backdrop surface: a cubic in normalised frame coordinates (sweeps bend, vignetting is
 # radial); more terms start to fit the product.
@@ -80,6 +81,9 @@ class KeyLimits:
     slot_one_side: float = 0.75  # of a slot's wall brighter, or darker, than the slot
     gap_px: int = 2  # the flood does not pass gaps in the outline up to twice this wide
     gap_model: float = 0.7  # into regions the model's mean alpha says are product
+    compact: float = 0.85  # a part filling this share of its convex hull is compact
+    compact_px: int = 400  # (parts this large): bites out of its outline are product
+    bite_contact: float = 0.3  # of a bite's own outline on its part's hull, at least
     band_in: int = 3  # matting band inside the product's boundary (px)
     band_out: int = 2  # and outside it
     deep_contrast: float = 40.0  # an edge this far from the backdrop (levels): one px deeper
@@ -316,6 +320,7 @@ def key(
             wall_px=max(2, limits.wall_px // 2),
             gap_px=max(1, limits.gap_px // 2),
             min_hole_px=max(4, limits.min_hole_px // 4),
+            compact_px=max(25, limits.compact_px // 4),
             big_hole_px=limits.big_hole_px // 4,
         )
         found = _classify(
@@ -563,6 +568,9 @@ def _classify(
     keep = np.bincount(parts[strong], minlength=m + 1) > 0
     keep[0] = False
     product = keep[parts]
+    bites = _bites(product, background & ~holes_mask, model_alpha, limits)
+    product |= bites
+    background &= ~bites
 
     shadow = (background & ~holes_mask) & (
         k < 1.0 - max(0.03, t_bright / max(float(plane_lum.mean()), 1.0))
@@ -581,6 +589,52 @@ def _classify(
         img=img,
         diff=diff,
     )
+
+
+def _bites(
+    product: np.ndarray, flooded: np.ndarray, model_alpha: np.ndarray, limits: KeyLimits
+) -> np.ndarray:
+    """Backdrop-coloured bites out of compact parts' outlines, which are product: a stone's
+    pale facet meets the paper where the lens and the shadow left its outline invisible
+    over a broad front, and the flood took the facet. A compact part (filling at least
+    ``compact`` of its convex hull: a stone, a stud, a pearl) has no concavities of its own
+    to speak of, so flooded pixels inside its hull that the model sees as product are
+    bites, when a good part of their own outline lies on the hull's (``bite_contact``).
+    The gap between two parts that touch crosses their hull and reaches its outline only
+    at its two ends; a part with real concavities (a ring, a chain, a watch on its strap)
+    is not compact."""
+    bites = np.zeros_like(product)
+    parts, _ = ndimage.label(product, structure=_SQUARE)
+    for i, sl in enumerate(ndimage.find_objects(parts), start=1):
+        if sl is None:
+            continue
+        part = parts[sl] == i
+        area = int(part.sum())
+        if area < limits.compact_px:
+            continue
+        ys, xs = np.nonzero(part & ~ndimage.binary_erosion(part))
+        try:
+            corners = ConvexHull(np.column_stack([xs, ys]).astype(np.float64)).vertices
+        except QhullError:  # all on a line
+            continue
+        drawn = Image.new("1", (part.shape[1], part.shape[0]), 0)
+        ImageDraw.Draw(drawn).polygon(
+            [(float(xs[j]), float(ys[j])) for j in corners], fill=1, outline=1
+        )
+        hull = np.asarray(drawn, bool)
+        if area < limits.compact * int(hull.sum()):
+            continue
+        fill = hull & flooded[sl] & (model_alpha[sl] >= 0.5)
+        if not fill.any():
+            continue
+        pieces, n = ndimage.label(fill)
+        on_hull = hull & ~ndimage.binary_erosion(hull, iterations=2)
+        contact = np.bincount(pieces[on_hull & fill], minlength=n + 1)
+        outline = np.bincount(pieces[fill & ~ndimage.binary_erosion(fill)], minlength=n + 1)
+        bite = contact >= limits.bite_contact * np.maximum(outline, 1)
+        bite[0] = False
+        bites[sl] |= bite[pieces]
+    return bites
 
 
 def _grow(sl: tuple[slice, slice], px: int, shape: tuple[int, ...]) -> tuple[slice, slice]:

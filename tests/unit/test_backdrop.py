@@ -213,6 +213,50 @@ def test_a_facet_as_pale_as_the_shadow_beside_it_is_kept() -> None:
     assert (keyed.alpha[r > 75] < 0.05).mean() > 0.99  # the shadow is still left out
 
 
+def test_a_stones_rim_facet_open_to_its_shadow_over_a_broad_front_is_kept() -> None:
+    """A round stud's facet between its outline and a facet line is as dark as its soft
+    contact shadow, and the outline is invisible along a sixth of the rim: the flood takes
+    the facet over a broad front, not through a gap. The stud is compact, so that bite out
+    of it is product; the gap between two blocks that touch, which crosses their outline,
+    stays open."""
+    n = 240
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    cy = cx = n / 2
+    r = np.hypot(yy - cy, xx - cx)
+    angle = np.degrees(np.arctan2(yy - cy, xx - cx))  # 90 is down, 180 is left
+    outside = np.clip(r - 60, 0, None)
+    k = 1 - 0.3 * np.exp(-((outside / 30) ** 2))
+    plane = np.full((n, n, 3), 230.0, np.float32)
+    img = plane * k[..., None]
+    disc = r <= 60
+    img[disc] = 250.0
+    strip = disc & (xx < cx - 35)  # the rim facet, left of a facet line
+    img[strip] = 230.0 * 0.7  # as dark as the shadow it meets
+    outline = (r > 57) & (r <= 60) & (np.abs(angle) <= 150)  # open over 60° on the left
+    line = disc & (np.abs(xx - (cx - 35)) < 1.5)
+    img[outline | line] = 100.0
+    img = ndimage.gaussian_filter(img, (0.6, 0.6, 0))
+    img += np.random.default_rng(5).normal(0, 1.0, img.shape)
+    rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    model = ndimage.gaussian_filter(disc.astype(np.float32), 4)
+
+    keyed = key(rgb, plane, model)
+    # Within the chord between the outline's two ends (the outline is what says where the
+    # stone is; its hull reaches that far).
+    inside = strip & (r < 55) & (xx > cx - 50) & (xx < cx - 38)
+    assert inside.sum() > 500
+    assert (keyed.alpha[inside] > 0.9).mean() > 0.95
+    assert (keyed.alpha[r > 75] < 0.05).mean() > 0.99  # the shadow is still left out
+
+    def touching_blocks(yy: np.ndarray, xx: np.ndarray, img: np.ndarray) -> np.ndarray:
+        img[(np.abs(yy - 120) < 40) & (xx > 40) & (xx < 200) & ((xx < 118) | (xx >= 121))] = 90
+        img[(np.abs(yy - 120) < 2) & (xx >= 118) & (xx < 121)] = 90  # joined at the middle
+        return img
+
+    alpha, _, yy, xx = _keyed_on_grey(touching_blocks)
+    assert (alpha[(np.abs(yy - 120) > 6) & (np.abs(yy - 120) < 35) & (xx == 119)] < 0.5).all()
+
+
 def test_colour_smeared_past_the_edge_is_not_taken_for_coverage() -> None:
     """A JPEG keeps colour at lower resolution than brightness: beside a peach part
     nearly as bright as its paper, the colour spreads pixels beyond the edge that the
