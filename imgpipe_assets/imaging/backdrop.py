@@ -84,6 +84,7 @@ class KeyLimits:
     compact: float = 0.85  # a part filling this share of its convex hull is compact
     compact_px: int = 400  # (parts this large): bites out of its outline are product
     bite_contact: float = 0.3  # of a bite's own outline on its part's hull, at least
+    bite_model: float = 0.5  # and the model's alpha there, at least
     band_in: int = 3  # matting band inside the product's boundary (px)
     band_out: int = 2  # and outside it
     deep_contrast: float = 40.0  # an edge this far from the backdrop (levels): one px deeper
@@ -599,10 +600,10 @@ def _bites(
     over a broad front, and the flood took the facet. A compact part (filling at least
     ``compact`` of its convex hull: a stone, a stud, a pearl) has no concavities of its own
     to speak of, so flooded pixels inside its hull that the model sees as product are
-    bites, when a good part of their own outline lies on the hull's (``bite_contact``).
-    The gap between two parts that touch crosses their hull and reaches its outline only
-    at its two ends; a part with real concavities (a ring, a chain, a watch on its strap)
-    is not compact."""
+    bites (``bite_model``), when a good part of their own outline lies on the hull's
+    (``bite_contact``). The gap between two parts that touch crosses their hull and
+    reaches its outline only at its two ends; a part with real concavities (a ring, a
+    chain, a watch on its strap) is not compact."""
     bites = np.zeros_like(product)
     parts, _ = ndimage.label(product, structure=_SQUARE)
     for i, sl in enumerate(ndimage.find_objects(parts), start=1):
@@ -624,7 +625,7 @@ def _bites(
         hull = np.asarray(drawn, bool)
         if area < limits.compact * int(hull.sum()):
             continue
-        fill = hull & flooded[sl] & (model_alpha[sl] >= 0.5)
+        fill = hull & flooded[sl] & (model_alpha[sl] >= limits.bite_model)
         if not fill.any():
             continue
         pieces, n = ndimage.label(fill)
