@@ -18,6 +18,9 @@ instead, and everything that is not backdrop is product:
    - the flood does not squeeze through a gap of a few pixels in the product's outline into
      what the model sees as product: a facet as pale as the shadow beside it is the
      product's surface, and what lies beyond such a gap is judged as an enclosed region;
+   - what the flood took out of a compact part's outline over a broad front (a stud's rim
+     facet as dark as its shadow) is product: a part that nearly fills its convex hull has
+     no concavities of its own;
    - an enclosed region of backdrop colour is a hole (inside a ring, a link, a hoop) when
      the product encloses it with material, not with a single edge: a region behind one
      edge is the product's own surface (a white prong on white paper, a grey facet);
@@ -33,7 +36,8 @@ instead, and everything that is not backdrop is product:
    for thin ones (chains, wires, prongs), so a chain keeps its own width and colour. The
    product's colour there is solved too, so no backdrop fringes the edge on a new theme.
    Coverage is read mostly from brightness: a JPEG keeps colour at half resolution, so at
-   a fine edge the colour is smeared across pixels the product does not cover.
+   a fine edge the colour is smeared across pixels the product does not cover. At a thick
+   part's clear edge the band reaches a pixel deeper, where the lens still mixes paper in.
 
 Everything is vectorised numpy/scipy on the product's crop (classified at half size when the
 crop is over a megapixel, matted at full size). No Dagster, no I/O.
