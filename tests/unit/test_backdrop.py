@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from imgpipe_assets.imaging import gates
-from imgpipe_assets.imaging.backdrop import key
+from imgpipe_assets.imaging.backdrop import Keyed, key
 from imgpipe_assets.imaging.pipeline import Cutout, cut_out, frame_alpha
 
 SIZE = 512  # a short side the resolution gate passes
@@ -181,33 +181,51 @@ def test_a_soft_shadow_is_left_out_of_the_alpha() -> None:
     assert cut.stats.shadow_share > 0
 
 
+Stone = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # rows, cols, radius, angle
+
+
+def _keyed_stone(
+    paint: Callable[[Stone], tuple[np.ndarray, np.ndarray]], shadow_px: float, seed: int
+) -> tuple[Keyed, Stone, np.ndarray]:
+    """The key's answer on a round stone (60 px, lit at 250) on paper at 230 with a contact
+    shadow ``shadow_px`` soft, darkest (0.7) at the rim. ``paint`` gets the frame's rows,
+    columns, radius and angle from the centre (90 is down, 180 is left) and returns the
+    facet as dark as that shadow and the dark lines (outline, facet edges). Also returns
+    the grids and the facet."""
+    n = 240
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    r = np.hypot(yy - n / 2, xx - n / 2)
+    angle = np.degrees(np.arctan2(yy - n / 2, xx - n / 2))
+    grid = (yy, xx, r, angle)
+    k = 1 - 0.3 * np.exp(-((np.clip(r - 60, 0, None) / shadow_px) ** 2))
+    plane = np.full((n, n, 3), 230.0, np.float32)
+    img = plane * k[..., None]
+    disc = r <= 60
+    img[disc] = 250.0
+    facet, lines = paint(grid)
+    img[facet] = 230.0 * 0.7
+    img[lines] = 100.0
+    img = ndimage.gaussian_filter(img, (0.6, 0.6, 0))
+    img += np.random.default_rng(seed).normal(0, 1.0, img.shape)
+    rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    model = ndimage.gaussian_filter(disc.astype(np.float32), 4)
+    return key(rgb, plane, model), grid, facet
+
+
 def test_a_facet_as_pale_as_the_shadow_beside_it_is_kept() -> None:
     """A stone's lower-left facet has the colour of the shadow beside it, and the lens
     left its outline open for three pixels there: the flood of backdrop and shadow must
     not pour through that gap into the stone."""
-    n = 240
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    cy = cx = n / 2
-    r = np.hypot(yy - cy, xx - cx)
-    angle = np.degrees(np.arctan2(yy - cy, xx - cx))  # 90 is down, 180 is left
-    outside = np.clip(r - 60, 0, None)
-    k = 1 - 0.3 * np.exp(-((outside / 14) ** 2))  # the contact shadow, darkest at the rim
-    plane = np.full((n, n, 3), 230.0, np.float32)
-    img = plane * k[..., None]
-    disc = r <= 60
-    img[disc] = 250.0  # the lit table
-    facet = disc & (angle >= 90) & (angle <= 180)
-    img[facet] = 230.0 * 0.7  # as dark as the shadow it meets
-    outline = (r > 57) & (r <= 60) & ~((angle > 132) & (angle < 138))  # open for 3 px
-    cross = disc & ((np.abs(yy - cy) < 1.5) | (np.abs(xx - cx) < 1.5))
-    img[outline | cross] = 100.0
-    img = ndimage.gaussian_filter(img, (0.6, 0.6, 0))
-    img += np.random.default_rng(1).normal(0, 1.0, img.shape)
-    rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
-    model = ndimage.gaussian_filter(disc.astype(np.float32), 4)
 
-    keyed = key(rgb, plane, model)
-    inside = facet & (r < 52) & (np.abs(yy - cy) > 5) & (np.abs(xx - cx) > 5)
+    def quartered(grid: Stone) -> tuple[np.ndarray, np.ndarray]:
+        yy, xx, r, angle = grid
+        facet = (r <= 60) & (angle >= 90) & (angle <= 180)
+        outline = (r > 57) & (r <= 60) & ~((angle > 132) & (angle < 138))  # open for 3 px
+        cross = (r <= 60) & ((np.abs(yy - 120) < 1.5) | (np.abs(xx - 120) < 1.5))
+        return facet, outline | cross
+
+    keyed, (yy, xx, r, _), facet = _keyed_stone(quartered, shadow_px=14, seed=1)
+    inside = facet & (r < 52) & (np.abs(yy - 120) > 5) & (np.abs(xx - 120) > 5)
     assert inside.sum() > 1500
     assert (keyed.alpha[inside] > 0.9).mean() > 0.98
     assert (keyed.alpha[r > 75] < 0.05).mean() > 0.99  # the shadow is still left out
@@ -219,31 +237,18 @@ def test_a_stones_rim_facet_open_to_its_shadow_over_a_broad_front_is_kept() -> N
     the facet over a broad front, not through a gap. The stud is compact, so that bite out
     of it is product; the gap between two blocks that touch, which crosses their outline,
     stays open."""
-    n = 240
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    cy = cx = n / 2
-    r = np.hypot(yy - cy, xx - cx)
-    angle = np.degrees(np.arctan2(yy - cy, xx - cx))  # 90 is down, 180 is left
-    outside = np.clip(r - 60, 0, None)
-    k = 1 - 0.3 * np.exp(-((outside / 30) ** 2))
-    plane = np.full((n, n, 3), 230.0, np.float32)
-    img = plane * k[..., None]
-    disc = r <= 60
-    img[disc] = 250.0
-    strip = disc & (xx < cx - 35)  # the rim facet, left of a facet line
-    img[strip] = 230.0 * 0.7  # as dark as the shadow it meets
-    outline = (r > 57) & (r <= 60) & (np.abs(angle) <= 150)  # open over 60° on the left
-    line = disc & (np.abs(xx - (cx - 35)) < 1.5)
-    img[outline | line] = 100.0
-    img = ndimage.gaussian_filter(img, (0.6, 0.6, 0))
-    img += np.random.default_rng(5).normal(0, 1.0, img.shape)
-    rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
-    model = ndimage.gaussian_filter(disc.astype(np.float32), 4)
 
-    keyed = key(rgb, plane, model)
+    def rim_facet(grid: Stone) -> tuple[np.ndarray, np.ndarray]:
+        _, xx, r, angle = grid
+        strip = (r <= 60) & (xx < 120 - 35)  # the rim facet, left of a facet line
+        outline = (r > 57) & (r <= 60) & (np.abs(angle) <= 150)  # open over 60° on the left
+        line = (r <= 60) & (np.abs(xx - (120 - 35)) < 1.5)
+        return strip, outline | line
+
+    keyed, (_, xx, r, _), strip = _keyed_stone(rim_facet, shadow_px=30, seed=5)
     # Within the chord between the outline's two ends (the outline is what says where the
     # stone is; its hull reaches that far).
-    inside = strip & (r < 55) & (xx > cx - 50) & (xx < cx - 38)
+    inside = strip & (r < 55) & (xx > 120 - 50) & (xx < 120 - 38)
     assert inside.sum() > 500
     assert (keyed.alpha[inside] > 0.9).mean() > 0.95
     assert (keyed.alpha[r > 75] < 0.05).mean() > 0.99  # the shadow is still left out
