@@ -40,6 +40,14 @@ def _error(rgb: np.ndarray, alpha: np.ndarray, ideal: np.ndarray) -> np.ndarray:
     return total
 
 
+def scored_band(truth: np.ndarray) -> np.ndarray:
+    """The 7 px band around the true edge that score.py scores (``truth`` alpha 0-1)."""
+    edge = Image.fromarray((truth * 255).astype(np.uint8))
+    return (np.asarray(edge.filter(ImageFilter.MaxFilter(7))) > 5) & (
+        np.asarray(edge.filter(ImageFilter.MinFilter(7))) < 250
+    )
+
+
 def _psnr(rgb: np.ndarray, alpha: np.ndarray, ideal: np.ndarray, band: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / max(float(_error(rgb, alpha, ideal)[band].mean()), 1e-10)))
 
@@ -76,10 +84,7 @@ def main() -> int:
             name = photo.stem
             truth = np.asarray(Image.open(args.eval / "alpha" / f"{name}.png"), np.float32) / 255
             ideal = np.asarray(Image.open(args.eval / "fg" / f"{name}.png"), np.float32) / 255
-            edge = Image.fromarray((truth * 255).astype(np.uint8))
-            band = (np.asarray(edge.filter(ImageFilter.MaxFilter(7))) > 5) & (
-                np.asarray(edge.filter(ImageFilter.MinFilter(7))) < 250
-            )
+            band = scored_band(truth)
             mine = _cutout(exe, photo, Path(tmp), truth.shape)
             own_colour = np.where(mine[..., 3:] > 0.02, mine[..., :3], ideal[..., :3])
             row = (

@@ -20,12 +20,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.halo_sources import _psnr  # noqa: E402
+from bench.halo_sources import _psnr, scored_band  # noqa: E402
 from imgpipe_assets.imaging.backdrop import PLAIN, KeyLimits  # noqa: E402
 
 
@@ -55,10 +55,7 @@ def score(photo: Path, limits: KeyLimits) -> tuple[str, float, float, float]:
     full = np.zeros((*truth.shape, 4), np.float32)
     full[top:bottom, left:right, :3] = cut.rgb / 255.0
     full[top:bottom, left:right, 3] = np.round(cut.alpha * 255) / 255
-    edge = Image.fromarray((truth * 255).astype(np.uint8))
-    band = (np.asarray(edge.filter(ImageFilter.MaxFilter(7))) > 5) & (
-        np.asarray(edge.filter(ImageFilter.MinFilter(7))) < 250
-    )
+    band = scored_band(truth)
     mine, want = full[..., 3] >= 0.5, truth >= 0.5
     iou = float((mine & want).sum() / max((mine | want).sum(), 1))
     edge_error = float(np.abs(full[..., 3] - truth)[band].mean())
